@@ -1,0 +1,42 @@
+//! Rewriting the header fields the broker owns.
+
+use crate::header::{
+    ATTRIBUTES_AT, BASE_OFFSET_AT, CRC_AT, HEADER_BYTES, MAX_TIMESTAMP_AT,
+    PARTITION_LEADER_EPOCH_AT, read_i16,
+};
+use crate::{Attributes, Error, Result, TimestampType};
+
+/// Sets a batch's base offset and partition leader epoch. Neither is covered by the CRC, so the
+/// batch stays valid and its records untouched.
+pub fn assign(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) -> Result<()> {
+    check_header(batch)?;
+    batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&partition_leader_epoch.to_be_bytes());
+    Ok(())
+}
+
+/// Marks a batch as stamped with log-append time `timestamp_ms` (the topic's
+/// `message.timestamp.type=LogAppendTime`): sets the timestamp type bit and the max timestamp,
+/// then recomputes the CRC. Consumers read every record's timestamp as `max_timestamp`.
+pub fn set_log_append_time(batch: &mut [u8], timestamp_ms: i64) -> Result<()> {
+    check_header(batch)?;
+    let attributes =
+        Attributes(read_i16(batch, ATTRIBUTES_AT)).with_timestamp_type(TimestampType::LogAppendTime);
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.0.to_be_bytes());
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&timestamp_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+fn check_header(batch: &[u8]) -> Result<()> {
+    if batch.len() < HEADER_BYTES {
+        return Err(Error::Truncated {
+            position: 0,
+            needed_bytes: HEADER_BYTES,
+            available_bytes: batch.len(),
+        });
+    }
+    Ok(())
+}
