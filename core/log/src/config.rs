@@ -1,0 +1,165 @@
+//! Per-log configuration, named after Kafka's topic configs.
+
+use fjord_record::TimestampType;
+
+use crate::limits::{BATCH_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
+use crate::{Error, Result};
+
+/// When appended data is forced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// `fdatasync` before an append returns (Kafka `flush.messages=1`).
+    EveryBatch,
+    /// `fdatasync` once the oldest unflushed append is this old (Kafka `flush.ms`); checked on
+    /// append and by [`crate::Log::flush_if_due`], which the owner calls on a timer.
+    IntervalMs(u64),
+    /// Leave it to the OS page cache, Kafka's default. Survives a process crash, not a power
+    /// loss. Segments are still synced when they roll and on clean shutdown.
+    Os,
+}
+
+/// `cleanup.policy`: what happens to old data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: Self = Self { delete: true, compact: false };
+    pub const COMPACT: Self = Self { delete: false, compact: true };
+    pub const COMPACT_DELETE: Self = Self { delete: true, compact: true };
+
+    /// Parses Kafka's syntax: `delete`, `compact`, `compact,delete` (any order).
+    pub fn parse(value: &str) -> Result<Self> {
+        let mut policy = Self { delete: false, compact: false };
+        for part in value.split(',').map(str::trim) {
+            match part {
+                "delete" => policy.delete = true,
+                "compact" => policy.compact = true,
+                _ => return Err(invalid("cleanup.policy", value, "expected delete, compact or both")),
+            }
+        }
+        Ok(policy)
+    }
+}
+
+/// Configuration of one partition log. Defaults are Kafka's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll to a new segment past this size.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll a segment this old, even if small.
+    pub segment_ms: i64,
+    /// `index.interval.bytes`: bytes between offset index entries.
+    pub index_interval_bytes: u64,
+    /// `retention.ms`: delete segments whose newest record is older; `None` keeps forever.
+    pub retention_ms: Option<i64>,
+    /// `retention.bytes`: delete oldest segments while the log is larger; `None` for no limit.
+    pub retention_bytes: Option<u64>,
+    /// `cleanup.policy`.
+    pub cleanup_policy: CleanupPolicy,
+    /// `delete.retention.ms`: how long compaction keeps a tombstone.
+    pub delete_retention_ms: i64,
+    /// `max.message.bytes`: largest batch accepted.
+    pub max_message_bytes: usize,
+    /// `message.timestamp.type`.
+    pub message_timestamp_type: TimestampType,
+    /// `flush.messages` / `flush.ms`.
+    pub flush: FlushPolicy,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 3_600_000,
+            index_interval_bytes: 4096,
+            retention_ms: Some(7 * 24 * 3_600_000),
+            retention_bytes: None,
+            cleanup_policy: CleanupPolicy::DELETE,
+            delete_retention_ms: 24 * 3_600_000,
+            max_message_bytes: 1_048_588,
+            message_timestamp_type: TimestampType::CreateTime,
+            flush: FlushPolicy::Os,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks the values against the log's limits.
+    pub fn validate(&self) -> Result<()> {
+        if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
+            return Err(invalid("segment.bytes", self.segment_bytes, "outside 1024..=2147483647"));
+        }
+        if self.segment_ms <= 0 {
+            return Err(invalid("segment.ms", self.segment_ms, "must be positive"));
+        }
+        if self.index_interval_bytes == 0 {
+            return Err(invalid("index.interval.bytes", self.index_interval_bytes, "must be positive"));
+        }
+        if self.max_message_bytes == 0 || self.max_message_bytes > BATCH_BYTES_MAX {
+            return Err(invalid("max.message.bytes", self.max_message_bytes, "outside 1..=134217728"));
+        }
+        if self.delete_retention_ms < 0 {
+            return Err(invalid("delete.retention.ms", self.delete_retention_ms, "must not be negative"));
+        }
+        if matches!(self.flush, FlushPolicy::IntervalMs(0)) {
+            return Err(invalid("flush.ms", 0, "use flush.messages=1 to flush every batch"));
+        }
+        Ok(())
+    }
+
+    /// Sets one config by its Kafka name. Unknown names are an error, so a typo never passes.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let int = |v: &str| v.trim().parse::<i64>().map_err(|_| invalid(name, v, "not an integer"));
+        match name {
+            "segment.bytes" => self.segment_bytes = non_negative(name, value, int(value)?)?,
+            "segment.ms" => self.segment_ms = int(value)?,
+            "index.interval.bytes" => self.index_interval_bytes = non_negative(name, value, int(value)?)?,
+            "retention.ms" => self.retention_ms = (int(value)? >= 0).then_some(int(value)?),
+            "retention.bytes" => {
+                self.retention_bytes = u64::try_from(int(value)?).ok();
+            }
+            "cleanup.policy" => self.cleanup_policy = CleanupPolicy::parse(value)?,
+            "delete.retention.ms" => self.delete_retention_ms = int(value)?,
+            "max.message.bytes" => {
+                self.max_message_bytes = non_negative(name, value, int(value)?)? as usize;
+            }
+            "message.timestamp.type" => {
+                self.message_timestamp_type = match value {
+                    "CreateTime" => TimestampType::CreateTime,
+                    "LogAppendTime" => TimestampType::LogAppendTime,
+                    _ => return Err(invalid(name, value, "expected CreateTime or LogAppendTime")),
+                }
+            }
+            "flush.messages" => {
+                if int(value)? == 1 {
+                    self.flush = FlushPolicy::EveryBatch;
+                } else if self.flush == FlushPolicy::EveryBatch {
+                    self.flush = FlushPolicy::Os;
+                }
+            }
+            "flush.ms" => {
+                let ms = non_negative(name, value, int(value)?)?;
+                if self.flush != FlushPolicy::EveryBatch {
+                    self.flush = if ms >= i64::MAX as u64 { FlushPolicy::Os } else { FlushPolicy::IntervalMs(ms) };
+                }
+            }
+            _ => return Err(invalid(name, value, "unknown log config")),
+        }
+        self.validate()
+    }
+}
+
+fn non_negative(name: &str, value: &str, parsed: i64) -> Result<u64> {
+    u64::try_from(parsed).map_err(|_| invalid(name, value, "must not be negative"))
+}
+
+fn invalid(name: &str, value: impl ToString, reason: &'static str) -> Error {
+    Error::InvalidConfig {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason,
+    }
+}

@@ -1,0 +1,502 @@
+//! One segment: a `.log` file of batches with its `.index` and `.timeindex`.
+//!
+//! Files are named by the segment's base offset, 20 digits zero-padded, as in Kafka:
+//! `00000000000000000042.log`. A segment knows nothing of its neighbours; the [`crate::Log`]
+//! decides when to roll, what to recover and what to delete.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use fjord_record::{BatchHeader, HEADER_BYTES, Records, TimestampType};
+
+use crate::index::{Index, OffsetEntry, Opened, TimeEntry};
+use crate::limits::{BATCH_BYTES_MAX, DECOMPRESSED_BYTES_MAX, RECOVERY_CHUNK_BYTES, SCAN_CHUNK_BYTES};
+use crate::pool::{FileId, FilePool};
+use crate::scan::{Scanned, Scanner, Step, read_up_to};
+use crate::{Error, Result, error::io};
+
+pub(crate) const LOG_SUFFIX: &str = "log";
+pub(crate) const INDEX_SUFFIX: &str = "index";
+pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
+
+pub(crate) fn file_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{suffix}"))
+}
+
+/// A record found by timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) base_offset: i64,
+    /// Offset after the last batch (the log end offset, for the active segment).
+    pub(crate) next_offset: i64,
+    pub(crate) size_bytes: u64,
+    /// Largest batch max timestamp, -1 when empty.
+    pub(crate) max_timestamp: i64,
+    pub(crate) offset_of_max_timestamp: i64,
+    /// When the `segment.ms` timer started.
+    pub(crate) rolling_ms: i64,
+    bytes_since_index_entry: u64,
+    log: FileId,
+    offsets: Index<OffsetEntry>,
+    times: Index<TimeEntry>,
+}
+
+/// What a full scan of a segment found.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    /// Where valid data ended and why, if the file held more than valid batches.
+    pub(crate) truncated: Option<(u64, String)>,
+}
+
+impl Segment {
+    pub(crate) fn create(dir: &Path, pool: &FilePool, base_offset: i64, now_ms: i64) -> Result<Self> {
+        let path = file_path(dir, base_offset, LOG_SUFFIX);
+        File::create(&path).map_err(io(&path))?;
+        Ok(Self {
+            base_offset,
+            next_offset: base_offset,
+            size_bytes: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            rolling_ms: now_ms,
+            bytes_since_index_entry: 0,
+            log: pool.register(),
+            offsets: Index::create(pool, &file_path(dir, base_offset, INDEX_SUFFIX))?,
+            times: Index::create(pool, &file_path(dir, base_offset, TIME_INDEX_SUFFIX))?,
+        })
+    }
+
+    /// Opens a segment whose contents are trusted (clean shutdown, or below the recovery
+    /// point). Indexes that are missing or fail their checks are rebuilt; a tail that does
+    /// not parse makes it fall back to a full [`Self::recover`].
+    pub(crate) fn open(dir: &Path, pool: &FilePool, base_offset: i64, index_interval_bytes: u64, now_ms: i64) -> Result<(Self, Option<Recovered>)> {
+        let (mut segment, indexes_whole) = Self::open_files(dir, pool, base_offset, now_ms)?;
+        if !indexes_whole || !segment.indexes_usable(dir, pool)? {
+            tracing::warn!(dir = %dir.display(), base_offset, "rebuilding damaged or missing index");
+            return segment.recover(dir, pool, index_interval_bytes, &mut |_, _| {}).map(|r| (segment, Some(r)));
+        }
+        let start = match segment.offsets.last() {
+            Some(entry) => u64::from(entry.position),
+            None => 0,
+        };
+        if let Some(entry) = segment.times.last() {
+            segment.max_timestamp = entry.timestamp;
+            segment.offset_of_max_timestamp = base_offset + i64::from(entry.relative_offset);
+        }
+        let path = file_path(dir, base_offset, LOG_SUFFIX);
+        let file = pool.get(segment.log, &path)?;
+        let mut scanner = Scanner::new(&file, &path, start..segment.size_bytes, false, SCAN_CHUNK_BYTES);
+        loop {
+            match scanner.next()? {
+                Step::Batch(batch) => segment.observe(&batch.header, batch.size_bytes),
+                Step::End => return Ok((segment, None)),
+                Step::Invalid { position, reason } => {
+                    tracing::warn!(path = %path.display(), position, %reason, "unexpected data in a trusted segment, recovering it");
+                    drop(file);
+                    let (mut segment, _) = Self::open_files(dir, pool, base_offset, now_ms)?;
+                    let recovered = segment.recover(dir, pool, index_interval_bytes, &mut |_, _| {})?;
+                    return Ok((segment, Some(recovered)));
+                }
+            }
+        }
+    }
+
+    /// Opens a segment for recovery: its state is whatever [`Self::recover`] finds.
+    pub(crate) fn open_for_recovery(dir: &Path, pool: &FilePool, base_offset: i64, now_ms: i64) -> Result<Self> {
+        Self::open_files(dir, pool, base_offset, now_ms).map(|(segment, _)| segment)
+    }
+
+    /// Opens the files; the flag says whether both indexes opened whole (an index found
+    /// missing or damaged is replaced by an empty one, to be rebuilt).
+    fn open_files(dir: &Path, pool: &FilePool, base_offset: i64, now_ms: i64) -> Result<(Self, bool)> {
+        let path = file_path(dir, base_offset, LOG_SUFFIX);
+        let size_bytes = std::fs::metadata(&path).map_err(io(&path))?.len();
+        let index_path = file_path(dir, base_offset, INDEX_SUFFIX);
+        let time_path = file_path(dir, base_offset, TIME_INDEX_SUFFIX);
+        let (offsets, offsets_whole) = open_index(pool, &index_path)?;
+        let (times, times_whole) = open_index(pool, &time_path)?;
+        let whole = offsets_whole && times_whole;
+        let segment = Self {
+            base_offset,
+            next_offset: base_offset,
+            size_bytes,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            rolling_ms: now_ms,
+            bytes_since_index_entry: 0,
+            log: pool.register(),
+            offsets,
+            times,
+        };
+        Ok((segment, whole))
+    }
+
+    /// Cheap checks that the indexes describe this log file: the last entries point inside
+    /// it, and the last offset entry at a batch with the offset it claims.
+    fn indexes_usable(&self, dir: &Path, pool: &FilePool) -> Result<bool> {
+        let Some(entry) = self.offsets.last() else {
+            return Ok(true);
+        };
+        let found = self.header_at(dir, pool, u64::from(entry.position))?.map(|h| h.last_offset());
+        Ok(found == Some(self.base_offset + i64::from(entry.relative_offset)))
+    }
+
+    /// Scans the whole file, checking every batch (length, magic, CRC, offsets moving
+    /// forward), rebuilds both indexes, and truncates the file where valid data ends.
+    /// `on_batch(leader_epoch, base_offset)` sees every valid batch, for the epoch cache.
+    pub(crate) fn recover(
+        &mut self,
+        dir: &Path,
+        pool: &FilePool,
+        index_interval_bytes: u64,
+        on_batch: &mut dyn FnMut(i32, i64),
+    ) -> Result<Recovered> {
+        let path = file_path(dir, self.base_offset, LOG_SUFFIX);
+        let file = pool.get(self.log, &path)?;
+        let file_len = file.metadata().map_err(io(&path))?.len();
+        let mut offsets = Vec::new();
+        let mut times = Vec::new();
+        self.reset_state();
+        let mut scanner = Scanner::new(&file, &path, 0..file_len, true, RECOVERY_CHUNK_BYTES);
+        let truncated = loop {
+            match scanner.next()? {
+                Step::Batch(batch) if batch.header.base_offset < self.next_offset => {
+                    break Some((batch.position, format!(
+                        "batch base offset {} is below the expected {}",
+                        batch.header.base_offset, self.next_offset
+                    )));
+                }
+                Step::Batch(batch) => {
+                    on_batch(batch.header.partition_leader_epoch, batch.header.base_offset);
+                    if let Some((entry, time)) = self.index_point(&batch, index_interval_bytes)? {
+                        offsets.push(entry);
+                        times.extend(time);
+                    }
+                    self.observe(&batch.header, batch.size_bytes);
+                }
+                Step::End => break None,
+                Step::Invalid { position, reason } => break Some((position, reason)),
+            }
+        };
+        if let Some((position, reason)) = &truncated {
+            tracing::warn!(path = %path.display(), position, %reason, dropped_bytes = file_len - position, "truncating log at the end of valid data");
+            file.set_len(*position).map_err(io(&path))?;
+            file.sync_all().map_err(io(&path))?;
+        }
+        self.size_bytes = truncated.as_ref().map_or(file_len, |(position, _)| *position);
+        drop(file);
+        self.offsets.rewrite(pool, &file_path(dir, self.base_offset, INDEX_SUFFIX), &offsets)?;
+        self.times.rewrite(pool, &file_path(dir, self.base_offset, TIME_INDEX_SUFFIX), &times)?;
+        Ok(Recovered { truncated })
+    }
+
+    fn reset_state(&mut self) {
+        self.next_offset = self.base_offset;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = self.base_offset;
+        self.bytes_since_index_entry = 0;
+        self.size_bytes = 0;
+    }
+
+    /// Accounts for a batch found at the end of the segment (scanning or appending).
+    fn observe(&mut self, header: &BatchHeader, size_bytes: u64) {
+        if header.max_timestamp > self.max_timestamp {
+            self.max_timestamp = header.max_timestamp;
+            self.offset_of_max_timestamp = header.last_offset();
+        }
+        self.next_offset = header.next_offset();
+        self.size_bytes += size_bytes;
+        self.bytes_since_index_entry += size_bytes;
+    }
+
+    /// The index entries due before a batch at `batch.position`, if one is due.
+    fn index_point(&mut self, batch: &Scanned, index_interval_bytes: u64) -> Result<Option<(OffsetEntry, Option<TimeEntry>)>> {
+        if self.bytes_since_index_entry < index_interval_bytes {
+            return Ok(None);
+        }
+        self.bytes_since_index_entry = 0;
+        let last_offset = batch.header.last_offset();
+        let (max_timestamp, offset_of_max) = if batch.header.max_timestamp > self.max_timestamp {
+            (batch.header.max_timestamp, last_offset)
+        } else {
+            (self.max_timestamp, self.offset_of_max_timestamp)
+        };
+        let entry = OffsetEntry {
+            relative_offset: self.relative(last_offset)?,
+            position: position_u32(batch.position)?,
+        };
+        let time = (self.times.last().is_none_or(|t| t.timestamp < max_timestamp)).then_some(TimeEntry {
+            timestamp: max_timestamp,
+            relative_offset: self.relative(offset_of_max)?,
+        });
+        Ok(Some((entry, time)))
+    }
+
+    fn relative(&self, offset: i64) -> Result<u32> {
+        u32::try_from(offset - self.base_offset).map_err(|_| Error::OffsetOverflow {
+            offset,
+            reason: "more than 2^32 offsets past the segment base",
+        })
+    }
+
+    /// Writes already-assigned, already-validated batches at the end of the segment and
+    /// indexes them.
+    pub(crate) fn append(&mut self, dir: &Path, pool: &FilePool, bytes: &[u8], index_interval_bytes: u64) -> Result<()> {
+        let path = file_path(dir, self.base_offset, LOG_SUFFIX);
+        pool.get(self.log, &path)?
+            .write_all_at(bytes, self.size_bytes)
+            .map_err(io(&path))?;
+        let index_path = file_path(dir, self.base_offset, INDEX_SUFFIX);
+        let time_path = file_path(dir, self.base_offset, TIME_INDEX_SUFFIX);
+        for batch in fjord_record::batches(bytes) {
+            let batch = batch.map_err(Error::InvalidBatch)?;
+            let size_bytes = batch.bytes.len() as u64;
+            let scanned = Scanned { position: self.size_bytes, header: batch.header, size_bytes };
+            if let Some((entry, time)) = self.index_point(&scanned, index_interval_bytes)? {
+                self.offsets.append(pool, &index_path, entry)?;
+                if let Some(time) = time {
+                    self.times.append(pool, &time_path, time)?;
+                }
+            }
+            self.observe(&batch.header, size_bytes);
+        }
+        Ok(())
+    }
+
+    /// `fdatasync` of the log file.
+    pub(crate) fn flush(&self, dir: &Path, pool: &FilePool) -> Result<()> {
+        let path = file_path(dir, self.base_offset, LOG_SUFFIX);
+        pool.get(self.log, &path)?.sync_data().map_err(io(&path))
+    }
+
+    /// Makes the segment read-only: a last time index entry for its max timestamp, both
+    /// indexes written out, everything synced.
+    pub(crate) fn seal(&mut self, dir: &Path, pool: &FilePool) -> Result<()> {
+        let time_path = file_path(dir, self.base_offset, TIME_INDEX_SUFFIX);
+        if self.max_timestamp >= 0 && self.times.last().is_none_or(|t| t.timestamp < self.max_timestamp) {
+            let entry = TimeEntry {
+                timestamp: self.max_timestamp,
+                relative_offset: self.relative(self.offset_of_max_timestamp)?,
+            };
+            self.times.append(pool, &time_path, entry)?;
+        }
+        self.sync_indexes(dir, pool)?;
+        self.flush(dir, pool)
+    }
+
+    /// Writes buffered index entries and syncs the index files.
+    pub(crate) fn sync_indexes(&mut self, dir: &Path, pool: &FilePool) -> Result<()> {
+        self.offsets.sync(pool, &file_path(dir, self.base_offset, INDEX_SUFFIX))?;
+        self.times.sync(pool, &file_path(dir, self.base_offset, TIME_INDEX_SUFFIX))
+    }
+
+    /// The header at `position`, if a batch with magic 2 and a sane length starts there.
+    fn header_at(&self, dir: &Path, pool: &FilePool, position: u64) -> Result<Option<BatchHeader>> {
+        if position + HEADER_BYTES as u64 > self.size_bytes {
+            return Ok(None);
+        }
+        let path = file_path(dir, self.base_offset, LOG_SUFFIX);
+        let mut bytes = [0u8; HEADER_BYTES];
+        let read = read_up_to(&*pool.get(self.log, &path)?, &mut bytes, position).map_err(io(&path))?;
+        Ok(BatchHeader::parse(&bytes[..read]).ok().filter(|h| {
+            h.magic == fjord_record::MAGIC_V2
+                && h.batch_length >= (HEADER_BYTES - 12) as i32
+                && position + h.size_bytes() as u64 <= self.size_bytes
+        }))
+    }
+
+    /// Where to start scanning for `offset`: an index entry checked against the log file,
+    /// or the start of the segment when there is none or it does not check out.
+    fn scan_start(&self, dir: &Path, pool: &FilePool, offset: i64) -> Result<u64> {
+        let index_path = file_path(dir, self.base_offset, INDEX_SUFFIX);
+        let Some(entry) = self.offsets.floor(pool, &index_path, offset - self.base_offset)? else {
+            return Ok(0);
+        };
+        let position = u64::from(entry.position);
+        let claimed = self.base_offset + i64::from(entry.relative_offset);
+        match self.header_at(dir, pool, position)? {
+            Some(header) if header.last_offset() == claimed && claimed <= offset => Ok(position),
+            _ => {
+                tracing::warn!(path = %index_path.display(), offset, "index entry does not match the log; scanning from the segment start");
+                Ok(0)
+            }
+        }
+    }
+
+    /// The first batch whose last offset is `offset` or more, if the segment has one.
+    pub(crate) fn find(&self, dir: &Path, pool: &FilePool, offset: i64) -> Result<Option<Scanned>> {
+        let start = self.scan_start(dir, pool, offset)?;
+        let path = file_path(dir, self.base_offset, LOG_SUFFIX);
+        let file = pool.get(self.log, &path)?;
+        let mut scanner = Scanner::new(&file, &path, start..self.size_bytes, false, SCAN_CHUNK_BYTES);
+        loop {
+            match scanner.next()? {
+                Step::Batch(batch) if batch.header.last_offset() >= offset => return Ok(Some(batch)),
+                Step::Batch(_) => {}
+                Step::End => return Ok(None),
+                Step::Invalid { position, reason } => return Err(corrupt(&path, position, reason)),
+            }
+        }
+    }
+
+    /// Whole batches from `position` on: at most `max_bytes` unless the first batch alone is
+    /// larger (then just that one), none whose last offset is `max_offset` or more. Each batch
+    /// is checked (length, magic, CRC, offsets moving forward) before it is handed out.
+    pub(crate) fn read(&self, dir: &Path, pool: &FilePool, position: u64, max_bytes: usize, max_offset: i64) -> Result<Bytes> {
+        let path = file_path(dir, self.base_offset, LOG_SUFFIX);
+        let file = pool.get(self.log, &path)?;
+        let available = self.size_bytes.saturating_sub(position);
+        let mut buffer = vec![0; (max_bytes as u64).min(available).max(HEADER_BYTES as u64).min(available) as usize];
+        let read = read_up_to(&file, &mut buffer, position).map_err(io(&path))?;
+        buffer.truncate(read);
+        let mut used = 0usize;
+        let mut expected_offset = i64::MIN;
+        loop {
+            let Some(batch) = fjord_record::batches(&buffer[used..]).next() else { break };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(fjord_record::Error::Truncated { needed_bytes, .. }) if used == 0 && (needed_bytes as u64) <= available && needed_bytes <= BATCH_BYTES_MAX => {
+                    // The first batch is larger than max_bytes: hand it out whole (KIP-74).
+                    buffer.resize(needed_bytes, 0);
+                    let read = read_up_to(&file, &mut buffer, position).map_err(io(&path))?;
+                    if read < needed_bytes {
+                        return Err(corrupt(&path, position, "file shorter than its segment".into()));
+                    }
+                    continue;
+                }
+                Err(fjord_record::Error::Truncated { .. }) if used > 0 => break,
+                Err(e) => return Err(corrupt(&path, position + used as u64, e.to_string())),
+            };
+            if batch.header.last_offset() >= max_offset {
+                break;
+            }
+            if batch.header.base_offset < expected_offset || batch.header.last_offset_delta < 0 {
+                return Err(corrupt(&path, position + used as u64, "batch offsets go backwards".into()));
+            }
+            batch.verify_crc().map_err(|e| corrupt(&path, position + used as u64, e.to_string()))?;
+            expected_offset = batch.header.next_offset();
+            used += batch.bytes.len();
+        }
+        buffer.truncate(used);
+        Ok(Bytes::from(buffer))
+    }
+
+    /// The first record with a timestamp at or after `timestamp`, if this segment has one.
+    pub(crate) fn offset_for_timestamp(&self, dir: &Path, pool: &FilePool, timestamp: i64, from_offset: i64) -> Result<Option<TimestampOffset>> {
+        if self.max_timestamp < timestamp {
+            return Ok(None);
+        }
+        let time_path = file_path(dir, self.base_offset, TIME_INDEX_SUFFIX);
+        let hint = self.times.floor(pool, &time_path, timestamp)?;
+        let start_offset = hint.map_or(from_offset, |t| (self.base_offset + i64::from(t.relative_offset)).max(from_offset));
+        let start = self.scan_start(dir, pool, start_offset)?;
+        let path = file_path(dir, self.base_offset, LOG_SUFFIX);
+        let file = pool.get(self.log, &path)?;
+        let mut scanner = Scanner::new(&file, &path, start..self.size_bytes, true, SCAN_CHUNK_BYTES);
+        loop {
+            let batch = match scanner.next()? {
+                Step::Batch(batch) => batch,
+                Step::End => return Ok(None),
+                Step::Invalid { position, reason } => return Err(corrupt(&path, position, reason)),
+            };
+            if batch.header.max_timestamp < timestamp || batch.header.last_offset() < from_offset || batch.header.attributes.is_control() {
+                continue;
+            }
+            let bytes = scanner.bytes(&batch).ok_or_else(|| corrupt(&path, batch.position, "batch not in buffer".into()))?;
+            if let Some(found) = first_record_at_or_after(bytes, &batch.header, timestamp, from_offset)
+                .map_err(|e| corrupt(&path, batch.position, e.to_string()))?
+            {
+                return Ok(Some(found));
+            }
+        }
+    }
+
+    /// Removes every batch whose last offset is `offset` or more. Returns whether anything
+    /// was removed.
+    pub(crate) fn truncate_to(&mut self, dir: &Path, pool: &FilePool, offset: i64, index_interval_bytes: u64) -> Result<bool> {
+        let Some(first_removed) = self.find(dir, pool, offset)? else {
+            return Ok(false);
+        };
+        let path = file_path(dir, self.base_offset, LOG_SUFFIX);
+        pool.get(self.log, &path)?.set_len(first_removed.position).map_err(io(&path))?;
+        // Recompute the indexes and the tail state (max timestamp) from what is left.
+        self.recover(dir, pool, index_interval_bytes, &mut |_, _| {})?;
+        Ok(true)
+    }
+
+    /// Closes and deletes the segment's files.
+    pub(crate) fn delete(self, dir: &Path, pool: &FilePool) -> Result<()> {
+        for (id, suffix) in [(self.log, LOG_SUFFIX), (self.offsets.file(), INDEX_SUFFIX), (self.times.file(), TIME_INDEX_SUFFIX)] {
+            pool.forget(id);
+            let path = file_path(dir, self.base_offset, suffix);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the open handles, before the files are replaced underneath.
+    pub(crate) fn forget_files(&self, pool: &FilePool) {
+        pool.forget(self.log);
+        pool.forget(self.offsets.file());
+        pool.forget(self.times.file());
+    }
+}
+
+fn first_record_at_or_after(batch: &[u8], header: &BatchHeader, timestamp: i64, from_offset: i64) -> Result<Option<TimestampOffset>, fjord_record::Error> {
+    let Some(Ok(batch)) = fjord_record::batches(batch).next() else {
+        return Ok(None);
+    };
+    let records = batch.decompressed_record_bytes(DECOMPRESSED_BYTES_MAX)?;
+    for record in Records::new(&records) {
+        let record = record?;
+        let offset = header.base_offset + i64::from(record.offset_delta);
+        let record_timestamp = match header.attributes.timestamp_type() {
+            TimestampType::LogAppendTime => header.max_timestamp,
+            TimestampType::CreateTime => header.base_timestamp.saturating_add(record.timestamp_delta),
+        };
+        if offset >= from_offset && record_timestamp >= timestamp {
+            return Ok(Some(TimestampOffset { timestamp: record_timestamp, offset }));
+        }
+    }
+    Ok(None)
+}
+
+/// Opens an index, replacing a missing or damaged one with an empty file; the flag says
+/// whether it opened whole.
+fn open_index<E: crate::index::Entry>(pool: &FilePool, path: &Path) -> Result<(Index<E>, bool)> {
+    Ok(match Index::open(pool, path)? {
+        Opened::Usable(index) => (index, true),
+        Opened::Missing => (Index::create(pool, path)?, false),
+        Opened::Damaged(reason) => {
+            tracing::warn!(path = %path.display(), reason, "index damaged, rebuilding it");
+            (Index::create(pool, path)?, false)
+        }
+    })
+}
+
+fn position_u32(position: u64) -> Result<u32> {
+    u32::try_from(position).map_err(|_| Error::OffsetOverflow {
+        offset: position as i64,
+        reason: "segment position past 4 GiB",
+    })
+}
+
+pub(crate) fn corrupt(path: &Path, position: u64, reason: String) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        position,
+        reason,
+    }
+}
