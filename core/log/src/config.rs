@@ -110,8 +110,17 @@ impl LogConfig {
         Ok(())
     }
 
-    /// Sets one config by its Kafka name. Unknown names are an error, so a typo never passes.
+    /// Sets one config by its Kafka name. Unknown names and invalid values are an error
+    /// (so a typo never passes), and leave the config unchanged.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let mut next = self.clone();
+        next.apply(name, value)?;
+        next.validate()?;
+        *self = next;
+        Ok(())
+    }
+
+    fn apply(&mut self, name: &str, value: &str) -> Result<()> {
         let int = |v: &str| v.trim().parse::<i64>().map_err(|_| invalid(name, v, "not an integer"));
         match name {
             "segment.bytes" => self.segment_bytes = non_negative(name, value, int(value)?)?,
@@ -148,7 +157,7 @@ impl LogConfig {
             }
             _ => return Err(invalid(name, value, "unknown log config")),
         }
-        self.validate()
+        Ok(())
     }
 }
 

@@ -93,7 +93,10 @@ impl Segment {
         }
         let path = file_path(dir, base_offset, LOG_SUFFIX);
         let file = pool.get(segment.log, &path)?;
-        let mut scanner = Scanner::new(&file, &path, start..segment.size_bytes, false, SCAN_CHUNK_BYTES);
+        let file_len = segment.size_bytes;
+        // `observe` re-adds each scanned batch from the last indexed position on.
+        segment.size_bytes = start;
+        let mut scanner = Scanner::new(&file, &path, start..file_len, false, SCAN_CHUNK_BYTES);
         loop {
             match scanner.next()? {
                 Step::Batch(batch) => segment.observe(&batch.header, batch.size_bytes),

@@ -1,1 +1,8 @@
+//! Integration tests for fjord-log, one binary (see the style guide).
 
+mod basics;
+mod compaction;
+mod corruption;
+mod model;
+mod scale;
+mod support;

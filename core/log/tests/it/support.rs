@@ -1,0 +1,93 @@
+use fjord_log::{CleanupPolicy, FilePool, FlushPolicy, Log, LogConfig};
+use fjord_record::{BatchBuilder, Compression, NewRecord, Records, batches};
+use std::sync::Arc;
+
+/// A record as a test sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rec {
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) value: Option<Vec<u8>>,
+}
+
+/// Encodes one batch of (key, value, timestamp) records.
+pub(crate) fn batch(records: &[(Option<&[u8]>, Option<&[u8]>, i64)], codec: Compression) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(codec);
+    for (key, value, timestamp_ms) in records {
+        builder
+            .push(&NewRecord { timestamp_ms: *timestamp_ms, key: *key, value: *value, headers: &[] })
+            .expect("test batches are small");
+    }
+    builder.build().expect("test batches are small")
+}
+
+/// A batch of `count` records with value `value_bytes` long, keys "k{i}", timestamp `ts`.
+pub(crate) fn filler(count: usize, value_bytes: usize, timestamp_ms: i64) -> Vec<u8> {
+    let value = vec![b'x'; value_bytes];
+    let keys: Vec<Vec<u8>> = (0..count).map(|i| format!("k{i}").into_bytes()).collect();
+    let records: Vec<_> = keys.iter().map(|k| (Some(k.as_slice()), Some(value.as_slice()), timestamp_ms)).collect();
+    batch(&records, Compression::None)
+}
+
+/// Decodes every record in `bytes` (whole batches, as `Log::read` returns them).
+pub(crate) fn decode(bytes: &[u8]) -> anyhow::Result<Vec<Rec>> {
+    let mut out = Vec::new();
+    for batch in batches(bytes) {
+        let batch = batch?;
+        batch.verify_crc()?;
+        let records = batch.decompressed_record_bytes(1 << 26)?;
+        for record in Records::new(&records) {
+            let record = record?;
+            out.push(Rec {
+                offset: batch.header.base_offset + i64::from(record.offset_delta),
+                timestamp: batch.header.base_timestamp + record.timestamp_delta,
+                key: record.key.map(<[u8]>::to_vec),
+                value: record.value.map(<[u8]>::to_vec),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every record from the log start offset to the log end offset, read in small steps.
+pub(crate) fn read_all(log: &Log) -> anyhow::Result<Vec<Rec>> {
+    let mut out: Vec<Rec> = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let bytes = log.read(offset, 700, i64::MAX)?;
+        if bytes.is_empty() {
+            break;
+        }
+        let mut next = offset;
+        for batch in batches(&bytes) {
+            next = batch?.header.next_offset();
+        }
+        out.extend(decode(&bytes)?.into_iter().filter(|r| r.offset >= offset));
+        anyhow::ensure!(next > offset, "read at {offset} made no progress");
+        offset = next;
+    }
+    Ok(out)
+}
+
+pub(crate) fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 100,
+        retention_ms: None,
+        flush: FlushPolicy::Os,
+        ..LogConfig::default()
+    }
+}
+
+pub(crate) fn compact_config() -> LogConfig {
+    LogConfig { cleanup_policy: CleanupPolicy::COMPACT, delete_retention_ms: 1_000, ..small_config() }
+}
+
+pub(crate) fn new_log(dir: &std::path::Path, config: LogConfig) -> anyhow::Result<Log> {
+    Ok(Log::create(dir, config, FilePool::new(64), 0)?)
+}
+
+pub(crate) fn pool() -> Arc<FilePool> {
+    FilePool::new(64)
+}
