@@ -59,6 +59,7 @@ struct Planned {
 #[derive(Debug)]
 pub struct Compacted {
     scratch: PathBuf,
+    now_ms: i64,
     cleaned: Vec<Cleaned>,
     records_removed: u64,
 }
@@ -90,7 +91,11 @@ impl Log {
             dir: self.dir.clone(),
             pool: Arc::clone(&self.pool),
             segments: sealed
-                .map(|s| Planned { base_offset: s.base_offset, size_bytes: s.size_bytes, max_timestamp: s.max_timestamp })
+                .map(|s| Planned {
+                    base_offset: s.base_offset,
+                    size_bytes: s.size_bytes,
+                    max_timestamp: s.max_timestamp,
+                })
                 .collect(),
             delete_retention_ms: self.config.delete_retention_ms,
             index_interval_bytes: self.config.index_interval_bytes,
@@ -111,12 +116,18 @@ impl Log {
 
     /// Swaps cleaned segments in (see the module docs for the order of steps).
     pub fn install_compaction(&mut self, compacted: Compacted) -> Result<CompactionOutcome> {
-        let mut outcome = CompactionOutcome { records_removed: compacted.records_removed, ..Default::default() };
+        let mut outcome = CompactionOutcome {
+            records_removed: compacted.records_removed,
+            ..Default::default()
+        };
         let active_base = self.active().base_offset;
         let (dir, pool) = (self.dir.clone(), Arc::clone(&self.pool));
         for cleaned in &compacted.cleaned {
             let base = cleaned.base_offset;
-            let unchanged = self.segments.get(&base).is_some_and(|s| s.size_bytes == cleaned.original_size_bytes);
+            let unchanged = self
+                .segments
+                .get(&base)
+                .is_some_and(|s| s.size_bytes == cleaned.original_size_bytes);
             if base == active_base || !unchanged {
                 continue;
             }
@@ -129,11 +140,20 @@ impl Log {
             }
             sync_dir(&dir)?;
             for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                let (from, to) = (file_path(&compacted.scratch, base, suffix), file_path(&dir, base, suffix));
+                let (from, to) = (
+                    file_path(&compacted.scratch, base, suffix),
+                    file_path(&dir, base, suffix),
+                );
                 std::fs::rename(&from, &to).map_err(io(&to))?;
             }
             sync_dir(&dir)?;
-            let (segment, _) = Segment::open(&dir, &pool, base, self.config.index_interval_bytes, self.now_hint())?;
+            let (segment, _) = Segment::open(
+                &dir,
+                &pool,
+                base,
+                self.config.index_interval_bytes,
+                compacted.now_ms,
+            )?;
             outcome.segments_cleaned += 1;
             outcome.bytes_before += cleaned.original_size_bytes;
             outcome.bytes_after += segment.size_bytes;
@@ -141,10 +161,6 @@ impl Log {
         }
         std::fs::remove_dir_all(&compacted.scratch).map_err(io(&compacted.scratch))?;
         Ok(outcome)
-    }
-
-    fn now_hint(&self) -> i64 {
-        self.active().rolling_ms
     }
 }
 
@@ -162,10 +178,18 @@ impl CompactionPlan {
         let mut records_removed = 0;
         for planned in &self.segments[..mapped] {
             records_removed += self.clean_segment(planned, &latest, &scratch)?;
-            cleaned.push(Cleaned { base_offset: planned.base_offset, original_size_bytes: planned.size_bytes });
+            cleaned.push(Cleaned {
+                base_offset: planned.base_offset,
+                original_size_bytes: planned.size_bytes,
+            });
         }
         sync_dir(&scratch)?;
-        Ok(Compacted { scratch, cleaned, records_removed })
+        Ok(Compacted {
+            scratch,
+            now_ms: self.now_ms,
+            cleaned,
+            records_removed,
+        })
     }
 
     /// Maps each key to its latest offset. Stops before the segment that would take the map
@@ -179,11 +203,16 @@ impl CompactionPlan {
                 if batch.header.attributes.is_control() {
                     return Ok(());
                 }
-                let records = batch.decompressed_record_bytes(DECOMPRESSED_BYTES_MAX).map_err(|e| e.to_string())?;
+                let records = batch
+                    .decompressed_record_bytes(DECOMPRESSED_BYTES_MAX)
+                    .map_err(|e| e.to_string())?;
                 for record in Records::new(&records) {
                     let record = record.map_err(|e| e.to_string())?;
                     if let Some(key) = record.key {
-                        segment_keys.push((key.to_vec(), batch.header.base_offset + i64::from(record.offset_delta)));
+                        segment_keys.push((
+                            key.to_vec(),
+                            batch.header.base_offset + i64::from(record.offset_delta),
+                        ));
                     }
                 }
                 Ok(())
@@ -199,9 +228,15 @@ impl CompactionPlan {
     }
 
     /// Writes the cleaned copy of one segment into `scratch`; returns records removed.
-    fn clean_segment(&self, planned: &Planned, latest: &HashMap<Vec<u8>, i64>, scratch: &Path) -> Result<u64> {
+    fn clean_segment(
+        &self,
+        planned: &Planned,
+        latest: &HashMap<Vec<u8>, i64>,
+        scratch: &Path,
+    ) -> Result<u64> {
         let mut output = Segment::create(scratch, &self.pool, planned.base_offset, self.now_ms)?;
-        let drop_tombstones = planned.max_timestamp < self.now_ms.saturating_sub(self.delete_retention_ms);
+        let drop_tombstones =
+            planned.max_timestamp < self.now_ms.saturating_sub(self.delete_retention_ms);
         let mut removed = 0u64;
         let mut write_error = None;
         self.for_each_batch(planned, |batch| {
@@ -225,17 +260,29 @@ impl CompactionPlan {
     }
 
     /// Calls `f` on every batch of a planned segment, CRC checked.
-    fn for_each_batch(&self, planned: &Planned, mut f: impl FnMut(fjord_record::Batch<'_>) -> Result<(), String>) -> Result<()> {
+    fn for_each_batch(
+        &self,
+        planned: &Planned,
+        mut f: impl FnMut(fjord_record::Batch<'_>) -> Result<(), String>,
+    ) -> Result<()> {
         let path = file_path(&self.dir, planned.base_offset, LOG_SUFFIX);
         let file = File::open(&path).map_err(io(&path))?;
-        let mut scanner = Scanner::new(&file, &path, 0..planned.size_bytes, true, RECOVERY_CHUNK_BYTES);
+        let mut scanner = Scanner::new(
+            &file,
+            &path,
+            0..planned.size_bytes,
+            true,
+            RECOVERY_CHUNK_BYTES,
+        );
         loop {
             let scanned = match scanner.next()? {
                 Step::Batch(scanned) => scanned,
                 Step::End => return Ok(()),
                 Step::Invalid { position, reason } => return Err(corrupt(&path, position, reason)),
             };
-            let bytes = scanner.bytes(&scanned).ok_or_else(|| corrupt(&path, scanned.position, "batch not in buffer".into()))?;
+            let bytes = scanner
+                .bytes(&scanned)
+                .ok_or_else(|| corrupt(&path, scanned.position, "batch not in buffer".into()))?;
             let batch = fjord_record::batches(bytes)
                 .next()
                 .and_then(|b| b.ok())
@@ -256,9 +303,16 @@ struct Verdict {
     removed: u64,
 }
 
-fn keep(batch: &fjord_record::Batch<'_>, latest: &HashMap<Vec<u8>, i64>, drop_tombstones: bool) -> fjord_record::Result<Verdict> {
+fn keep(
+    batch: &fjord_record::Batch<'_>,
+    latest: &HashMap<Vec<u8>, i64>,
+    drop_tombstones: bool,
+) -> fjord_record::Result<Verdict> {
     if batch.header.attributes.is_control() {
-        return Ok(Verdict { rewritten: Kept::All, removed: 0 });
+        return Ok(Verdict {
+            rewritten: Kept::All,
+            removed: 0,
+        });
     }
     let records = batch.decompressed_record_bytes(DECOMPRESSED_BYTES_MAX)?;
     let mut kept = Vec::new();
@@ -267,7 +321,9 @@ fn keep(batch: &fjord_record::Batch<'_>, latest: &HashMap<Vec<u8>, i64>, drop_to
         let record = record?;
         total += 1;
         let offset = batch.header.base_offset + i64::from(record.offset_delta);
-        let is_latest = record.key.is_none_or(|key| latest.get(key).is_none_or(|&l| l == offset));
+        let is_latest = record
+            .key
+            .is_none_or(|key| latest.get(key).is_none_or(|&l| l == offset));
         let expired_tombstone = record.value.is_none() && drop_tombstones;
         if is_latest && !expired_tombstone {
             kept.push(record.raw);
@@ -279,7 +335,11 @@ fn keep(batch: &fjord_record::Batch<'_>, latest: &HashMap<Vec<u8>, i64>, drop_to
     } else if kept.is_empty() {
         Kept::None
     } else {
-        Kept::Some(fjord_record::rebuild(&batch.header, kept, batch.compression()?)?)
+        Kept::Some(fjord_record::rebuild(
+            &batch.header,
+            kept,
+            batch.compression()?,
+        )?)
     };
     Ok(Verdict { rewritten, removed })
 }

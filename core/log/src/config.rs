@@ -26,18 +26,36 @@ pub struct CleanupPolicy {
 }
 
 impl CleanupPolicy {
-    pub const DELETE: Self = Self { delete: true, compact: false };
-    pub const COMPACT: Self = Self { delete: false, compact: true };
-    pub const COMPACT_DELETE: Self = Self { delete: true, compact: true };
+    pub const DELETE: Self = Self {
+        delete: true,
+        compact: false,
+    };
+    pub const COMPACT: Self = Self {
+        delete: false,
+        compact: true,
+    };
+    pub const COMPACT_DELETE: Self = Self {
+        delete: true,
+        compact: true,
+    };
 
     /// Parses Kafka's syntax: `delete`, `compact`, `compact,delete` (any order).
     pub fn parse(value: &str) -> Result<Self> {
-        let mut policy = Self { delete: false, compact: false };
+        let mut policy = Self {
+            delete: false,
+            compact: false,
+        };
         for part in value.split(',').map(str::trim) {
             match part {
                 "delete" => policy.delete = true,
                 "compact" => policy.compact = true,
-                _ => return Err(invalid("cleanup.policy", value, "expected delete, compact or both")),
+                _ => {
+                    return Err(invalid(
+                        "cleanup.policy",
+                        value,
+                        "expected delete, compact or both",
+                    ));
+                }
             }
         }
         Ok(policy)
@@ -90,22 +108,42 @@ impl LogConfig {
     /// Checks the values against the log's limits.
     pub fn validate(&self) -> Result<()> {
         if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
-            return Err(invalid("segment.bytes", self.segment_bytes, "outside 1024..=2147483647"));
+            return Err(invalid(
+                "segment.bytes",
+                self.segment_bytes,
+                "outside 1024..=2147483647",
+            ));
         }
         if self.segment_ms <= 0 {
             return Err(invalid("segment.ms", self.segment_ms, "must be positive"));
         }
         if self.index_interval_bytes == 0 {
-            return Err(invalid("index.interval.bytes", self.index_interval_bytes, "must be positive"));
+            return Err(invalid(
+                "index.interval.bytes",
+                self.index_interval_bytes,
+                "must be positive",
+            ));
         }
         if self.max_message_bytes == 0 || self.max_message_bytes > BATCH_BYTES_MAX {
-            return Err(invalid("max.message.bytes", self.max_message_bytes, "outside 1..=134217728"));
+            return Err(invalid(
+                "max.message.bytes",
+                self.max_message_bytes,
+                "outside 1..=134217728",
+            ));
         }
         if self.delete_retention_ms < 0 {
-            return Err(invalid("delete.retention.ms", self.delete_retention_ms, "must not be negative"));
+            return Err(invalid(
+                "delete.retention.ms",
+                self.delete_retention_ms,
+                "must not be negative",
+            ));
         }
         if matches!(self.flush, FlushPolicy::IntervalMs(0)) {
-            return Err(invalid("flush.ms", 0, "use flush.messages=1 to flush every batch"));
+            return Err(invalid(
+                "flush.ms",
+                0,
+                "use flush.messages=1 to flush every batch",
+            ));
         }
         Ok(())
     }
@@ -121,11 +159,17 @@ impl LogConfig {
     }
 
     fn apply(&mut self, name: &str, value: &str) -> Result<()> {
-        let int = |v: &str| v.trim().parse::<i64>().map_err(|_| invalid(name, v, "not an integer"));
+        let int = |v: &str| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| invalid(name, v, "not an integer"))
+        };
         match name {
             "segment.bytes" => self.segment_bytes = non_negative(name, value, int(value)?)?,
             "segment.ms" => self.segment_ms = int(value)?,
-            "index.interval.bytes" => self.index_interval_bytes = non_negative(name, value, int(value)?)?,
+            "index.interval.bytes" => {
+                self.index_interval_bytes = non_negative(name, value, int(value)?)?
+            }
             "retention.ms" => self.retention_ms = (int(value)? >= 0).then_some(int(value)?),
             "retention.bytes" => {
                 self.retention_bytes = u64::try_from(int(value)?).ok();
@@ -152,7 +196,11 @@ impl LogConfig {
             "flush.ms" => {
                 let ms = non_negative(name, value, int(value)?)?;
                 if self.flush != FlushPolicy::EveryBatch {
-                    self.flush = if ms >= i64::MAX as u64 { FlushPolicy::Os } else { FlushPolicy::IntervalMs(ms) };
+                    self.flush = if ms >= i64::MAX as u64 {
+                        FlushPolicy::Os
+                    } else {
+                        FlushPolicy::IntervalMs(ms)
+                    };
                 }
             }
             _ => return Err(invalid(name, value, "unknown log config")),

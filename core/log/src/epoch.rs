@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
+use crate::Result;
 use crate::checkpoint::{read_checked, with_crc, write_atomically};
 use crate::limits::LEADER_EPOCHS_MAX;
-use crate::Result;
 
 const FILE: &str = "leader-epoch-checkpoint";
 const VERSION: &str = "0";
@@ -45,12 +45,19 @@ impl LeaderEpochCache {
             let mut entries = Vec::with_capacity(count);
             for _ in 0..count {
                 let (epoch, offset) = lines.next()?.split_once(' ')?;
-                entries.push(EpochEntry { leader_epoch: epoch.parse().ok()?, start_offset: offset.parse().ok()? });
+                entries.push(EpochEntry {
+                    leader_epoch: epoch.parse().ok()?,
+                    start_offset: offset.parse().ok()?,
+                });
             }
-            let ordered = entries.windows(2).all(|w| w[0].leader_epoch < w[1].leader_epoch && w[0].start_offset <= w[1].start_offset);
+            let ordered = entries.windows(2).all(|w| {
+                w[0].leader_epoch < w[1].leader_epoch && w[0].start_offset <= w[1].start_offset
+            });
             ordered.then_some(entries)
         })();
-        Ok(Self { entries: parsed.unwrap_or_default() })
+        Ok(Self {
+            entries: parsed.unwrap_or_default(),
+        })
     }
 
     pub(crate) fn persist(&self, dir: &Path) -> Result<()> {
@@ -72,13 +79,20 @@ impl LeaderEpochCache {
     /// Records that `leader_epoch` starts at `start_offset`, if it is newer than the latest.
     /// Returns whether the cache changed.
     pub(crate) fn assign(&mut self, leader_epoch: i32, start_offset: i64) -> bool {
-        if leader_epoch < 0 || self.latest().is_some_and(|l| l.leader_epoch >= leader_epoch) {
+        if leader_epoch < 0
+            || self
+                .latest()
+                .is_some_and(|l| l.leader_epoch >= leader_epoch)
+        {
             return false;
         }
         if self.entries.len() >= LEADER_EPOCHS_MAX {
             self.entries.remove(0);
         }
-        self.entries.push(EpochEntry { leader_epoch, start_offset });
+        self.entries.push(EpochEntry {
+            leader_epoch,
+            start_offset,
+        });
         true
     }
 
@@ -91,9 +105,19 @@ impl LeaderEpochCache {
 
     /// OffsetsForLeaderEpoch: the largest epoch at most `leader_epoch`, and the offset where
     /// it ended (the next epoch's start, or the log end offset for the latest).
-    pub(crate) fn end_offset_for(&self, leader_epoch: i32, log_end_offset: i64) -> Option<(i32, i64)> {
-        let index = self.entries.iter().rposition(|e| e.leader_epoch <= leader_epoch)?;
-        let end = self.entries.get(index + 1).map_or(log_end_offset, |next| next.start_offset);
+    pub(crate) fn end_offset_for(
+        &self,
+        leader_epoch: i32,
+        log_end_offset: i64,
+    ) -> Option<(i32, i64)> {
+        let index = self
+            .entries
+            .iter()
+            .rposition(|e| e.leader_epoch <= leader_epoch)?;
+        let end = self
+            .entries
+            .get(index + 1)
+            .map_or(log_end_offset, |next| next.start_offset);
         Some((self.entries[index].leader_epoch, end))
     }
 }

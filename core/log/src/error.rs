@@ -13,9 +13,15 @@ pub enum Error {
     #[error("rejected batch: {0}")]
     InvalidBatch(#[source] fjord_record::Error),
     #[error("batch of {size_bytes} bytes exceeds max.message.bytes {size_bytes_max}")]
-    BatchTooLarge { size_bytes: usize, size_bytes_max: usize },
+    BatchTooLarge {
+        size_bytes: usize,
+        size_bytes_max: usize,
+    },
     #[error("append of {size_bytes} bytes exceeds the limit of {size_bytes_max} per append")]
-    AppendTooLarge { size_bytes: usize, size_bytes_max: usize },
+    AppendTooLarge {
+        size_bytes: usize,
+        size_bytes_max: usize,
+    },
     #[error("empty append: no batches given")]
     EmptyAppend,
     #[error("corrupt data in {path} at byte {position}: {reason}")]
@@ -24,14 +30,19 @@ pub enum Error {
         position: u64,
         reason: String,
     },
-    #[error("offset {offset} is out of range: log start offset {log_start_offset}, log end offset {log_end_offset}")]
+    #[error(
+        "offset {offset} is out of range: log start offset {log_start_offset}, log end offset {log_end_offset}"
+    )]
     OffsetOutOfRange {
         offset: i64,
         log_start_offset: i64,
         log_end_offset: i64,
     },
     #[error("leader epoch {leader_epoch} is older than the latest epoch {latest_epoch} in the log")]
-    StaleLeaderEpoch { leader_epoch: i32, latest_epoch: i32 },
+    StaleLeaderEpoch {
+        leader_epoch: i32,
+        latest_epoch: i32,
+    },
     #[error("invalid config {name}={value}: {reason}")]
     InvalidConfig {
         name: String,

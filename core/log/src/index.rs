@@ -167,7 +167,8 @@ impl<E: Entry> Index<E> {
             entry.encode(&mut bytes);
         }
         let file = pool.get(self.file, path)?;
-        file.write_all_at(&bytes, self.written * E::BYTES as u64).map_err(io(path))?;
+        file.write_all_at(&bytes, self.written * E::BYTES as u64)
+            .map_err(io(path))?;
         self.written += self.pending.len() as u64;
         self.pending.clear();
         Ok(())
@@ -218,7 +219,8 @@ impl<E: Entry> Index<E> {
         }
         let mut bytes = vec![0; ((to - from) as usize) * E::BYTES];
         let file = pool.get(self.file, path)?;
-        file.read_exact_at(&mut bytes, from * E::BYTES as u64).map_err(io(path))?;
+        file.read_exact_at(&mut bytes, from * E::BYTES as u64)
+            .map_err(io(path))?;
         Ok(bytes.chunks_exact(E::BYTES).map(E::decode).collect())
     }
 }

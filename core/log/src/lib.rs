@@ -88,7 +88,7 @@ mod scan;
 mod segment;
 mod store;
 
-pub use compaction::{CompactionOutcome, CompactionPlan, Compacted};
+pub use compaction::{Compacted, CompactionOutcome, CompactionPlan};
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig};
 pub use epoch::EpochEntry;
 pub use error::{Error, Result};

@@ -66,7 +66,9 @@ impl Log {
     pub fn create(dir: &Path, config: LogConfig, pool: Arc<FilePool>, now_ms: i64) -> Result<Self> {
         config.validate()?;
         if dir.join(crate::checkpoint::CHECKPOINT_FILE).exists() {
-            return Err(Error::AlreadyExists { path: dir.to_path_buf() });
+            return Err(Error::AlreadyExists {
+                path: dir.to_path_buf(),
+            });
         }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let segment = Segment::create(dir, &pool, 0, now_ms)?;
@@ -89,13 +91,22 @@ impl Log {
     }
 
     /// Opens the log in `dir`, recovering it as `recovery` says.
-    pub fn open(dir: &Path, config: LogConfig, pool: Arc<FilePool>, recovery: Recovery, now_ms: i64) -> Result<(Self, OpenReport)> {
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        pool: Arc<FilePool>,
+        recovery: Recovery,
+        now_ms: i64,
+    ) -> Result<(Self, OpenReport)> {
         config.validate()?;
         remove_leftovers(dir)?;
         let bases = segment_bases(dir)?;
         let checkpoint = Checkpoint::read(dir)?;
         if bases.is_empty() && checkpoint.is_none() {
-            return Err(Error::NotALog { path: dir.to_path_buf(), reason: "no segments and no checkpoint" });
+            return Err(Error::NotALog {
+                path: dir.to_path_buf(),
+                reason: "no segments and no checkpoint",
+            });
         }
         let mut log = Self {
             dir: dir.to_path_buf(),
@@ -121,21 +132,26 @@ impl Log {
         let dir = self.dir.clone();
         for (i, &base) in bases.iter().enumerate() {
             let next_base = bases.get(i + 1).copied();
-            if report.truncated.is_some() || next_base.is_some_and(|next| next <= self.log_start_offset) {
-                Segment::open_for_recovery(&dir, &self.pool, base, now_ms)?.delete(&dir, &self.pool)?;
+            if report.truncated.is_some()
+                || next_base.is_some_and(|next| next <= self.log_start_offset)
+            {
+                Segment::open_for_recovery(&dir, &self.pool, base, now_ms)?
+                    .delete(&dir, &self.pool)?;
                 report.deleted_segments += 1;
                 continue;
             }
-            let trusted = next_base.is_some_and(|next| next <= self.recovery_point) || (self.recovery_point == i64::MAX);
+            let trusted = next_base.is_some_and(|next| next <= self.recovery_point)
+                || (self.recovery_point == i64::MAX);
             let interval = self.config.index_interval_bytes;
             let (segment, recovered) = if trusted {
                 Segment::open(&dir, &self.pool, base, interval, now_ms)?
             } else {
                 let mut segment = Segment::open_for_recovery(&dir, &self.pool, base, now_ms)?;
                 let epochs = &mut self.epochs;
-                let recovered = segment.recover(&dir, &self.pool, interval, &mut |epoch, offset| {
-                    epochs.assign(epoch, offset);
-                })?;
+                let recovered =
+                    segment.recover(&dir, &self.pool, interval, &mut |epoch, offset| {
+                        epochs.assign(epoch, offset);
+                    })?;
                 (segment, Some(recovered))
             };
             if let Some(previous) = self.segments.values().next_back()
@@ -144,20 +160,28 @@ impl Log {
                 return Err(crate::segment::corrupt(
                     &crate::segment::file_path(&dir, base, LOG_SUFFIX),
                     0,
-                    format!("segment starts at offset {base}, inside the previous segment (which ends at {})", previous.next_offset),
+                    format!(
+                        "segment starts at offset {base}, inside the previous segment (which ends at {})",
+                        previous.next_offset
+                    ),
                 ));
             }
             if let Some(recovered) = recovered {
                 report.recovered_segments += 1;
                 if let Some((position, reason)) = recovered.truncated {
-                    report.truncated = Some((crate::segment::file_path(&dir, base, LOG_SUFFIX), position, reason));
+                    report.truncated = Some((
+                        crate::segment::file_path(&dir, base, LOG_SUFFIX),
+                        position,
+                        reason,
+                    ));
                 }
             }
             self.segments.insert(base, segment);
         }
         if self.segments.is_empty() {
             let base = self.log_start_offset.max(0);
-            self.segments.insert(base, Segment::create(&dir, &self.pool, base, now_ms)?);
+            self.segments
+                .insert(base, Segment::create(&dir, &self.pool, base, now_ms)?);
         }
         Ok(report)
     }
@@ -168,7 +192,9 @@ impl Log {
         let log_end_offset = self.log_end_offset();
         let first_base = self.segments.keys().next().copied().unwrap_or(0);
         self.log_start_offset = self.log_start_offset.clamp(first_base, log_end_offset);
-        self.high_watermark = self.high_watermark.clamp(self.log_start_offset, log_end_offset);
+        self.high_watermark = self
+            .high_watermark
+            .clamp(self.log_start_offset, log_end_offset);
         if self.epochs.truncate_from(log_end_offset) || recovery == Recovery::Full {
             self.epochs.persist(&self.dir)?;
         }
@@ -238,37 +264,59 @@ impl Log {
 
     /// OffsetsForLeaderEpoch: the largest epoch at most `leader_epoch` and its end offset.
     pub fn end_offset_for_epoch(&self, leader_epoch: i32) -> Option<(i32, i64)> {
-        self.epochs.end_offset_for(leader_epoch, self.log_end_offset())
+        self.epochs
+            .end_offset_for(leader_epoch, self.log_end_offset())
     }
 
     pub(crate) fn active(&self) -> &Segment {
-        self.segments.values().next_back().expect("a log always has an active segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
     }
 
     pub(crate) fn active_mut(&mut self) -> &mut Segment {
-        self.segments.values_mut().next_back().expect("a log always has an active segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
     }
 
     /// Appends producer batches: checks each one whole (length, CRC, every record), assigns
     /// offsets from the log end offset and the leader epoch (and log-append time if the
     /// topic uses it), writes them, and syncs as the flush policy says. Nothing is written if
     /// any batch is invalid.
-    pub fn append(&mut self, batches: &mut [u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
+    pub fn append(
+        &mut self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
         if batches.is_empty() {
             return Err(Error::EmptyAppend);
         }
         if batches.len() > APPEND_BYTES_MAX {
-            return Err(Error::AppendTooLarge { size_bytes: batches.len(), size_bytes_max: APPEND_BYTES_MAX });
+            return Err(Error::AppendTooLarge {
+                size_bytes: batches.len(),
+                size_bytes_max: APPEND_BYTES_MAX,
+            });
         }
         if let Some(latest) = self.epochs.latest()
             && leader_epoch < latest.leader_epoch
         {
-            return Err(Error::StaleLeaderEpoch { leader_epoch, latest_epoch: latest.leader_epoch });
+            return Err(Error::StaleLeaderEpoch {
+                leader_epoch,
+                latest_epoch: latest.leader_epoch,
+            });
         }
         let spans = self.validate(batches)?;
         let records_count: i64 = spans.iter().map(|s| s.2).sum();
         let base_offset = self.log_end_offset();
-        self.maybe_roll(batches.len() as u64, base_offset + records_count - 1, now_ms)?;
+        self.maybe_roll(
+            batches.len() as u64,
+            base_offset + records_count - 1,
+            now_ms,
+        )?;
         let log_append_time_ms = match self.config.message_timestamp_type {
             TimestampType::LogAppendTime => now_ms,
             TimestampType::CreateTime => -1,
@@ -278,7 +326,8 @@ impl Log {
             let batch = &mut batches[position..position + size_bytes];
             fjord_record::assign(batch, next_offset, leader_epoch).map_err(Error::InvalidBatch)?;
             if log_append_time_ms >= 0 {
-                fjord_record::set_log_append_time(batch, log_append_time_ms).map_err(Error::InvalidBatch)?;
+                fjord_record::set_log_append_time(batch, log_append_time_ms)
+                    .map_err(Error::InvalidBatch)?;
             }
             next_offset += count;
         }
@@ -289,7 +338,12 @@ impl Log {
         let pool = Arc::clone(&self.pool);
         self.active_mut().append(&dir, &pool, batches, interval)?;
         self.after_append(now_ms)?;
-        Ok(AppendInfo { base_offset, last_offset: next_offset - 1, log_append_time_ms, records_count })
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next_offset - 1,
+            log_append_time_ms,
+            records_count,
+        })
     }
 
     /// Checks every batch; returns (position, size, offsets spanned) of each.
@@ -298,10 +352,18 @@ impl Log {
         for batch in fjord_record::batches(batches) {
             let batch = batch.map_err(Error::InvalidBatch)?;
             if batch.bytes.len() > self.config.max_message_bytes {
-                return Err(Error::BatchTooLarge { size_bytes: batch.bytes.len(), size_bytes_max: self.config.max_message_bytes });
+                return Err(Error::BatchTooLarge {
+                    size_bytes: batch.bytes.len(),
+                    size_bytes_max: self.config.max_message_bytes,
+                });
             }
-            fjord_record::validate_batch(&batch, VALIDATION_DECOMPRESSED_BYTES_MAX).map_err(Error::InvalidBatch)?;
-            spans.push((batch.position, batch.bytes.len(), i64::from(batch.header.last_offset_delta) + 1));
+            fjord_record::validate_batch(&batch, VALIDATION_DECOMPRESSED_BYTES_MAX)
+                .map_err(Error::InvalidBatch)?;
+            spans.push((
+                batch.position,
+                batch.bytes.len(),
+                i64::from(batch.header.last_offset_delta) + 1,
+            ));
         }
         Ok(spans)
     }
@@ -319,7 +381,8 @@ impl Log {
 
     /// Syncs the active segment if the `IntervalMs` flush policy says it is time.
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<()> {
-        if let (FlushPolicy::IntervalMs(interval), Some(since)) = (self.config.flush, self.first_unflushed_ms)
+        if let (FlushPolicy::IntervalMs(interval), Some(since)) =
+            (self.config.flush, self.first_unflushed_ms)
             && now_ms.saturating_sub(since) >= interval as i64
         {
             self.flush()?;
@@ -373,10 +436,18 @@ impl Log {
     pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<Bytes> {
         let log_end_offset = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end_offset {
-            return Err(Error::OffsetOutOfRange { offset, log_start_offset: self.log_start_offset, log_end_offset });
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset,
+            });
         }
         let upper = max_offset.min(log_end_offset);
-        let first = self.segments.range(..=offset).next_back().map_or(self.log_start_offset, |(base, _)| *base);
+        let first = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(self.log_start_offset, |(base, _)| *base);
         for segment in self.segments.range(first..).map(|(_, s)| s) {
             if offset >= upper {
                 break;
@@ -392,10 +463,16 @@ impl Log {
     /// start offset), or `None` if every record is older.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampOffset>> {
         for segment in self.segments.values() {
-            if segment.next_offset <= self.log_start_offset || segment.max_timestamp < timestamp_ms {
+            if segment.next_offset <= self.log_start_offset || segment.max_timestamp < timestamp_ms
+            {
                 continue;
             }
-            if let Some(found) = segment.offset_for_timestamp(&self.dir, &self.pool, timestamp_ms, self.log_start_offset)? {
+            if let Some(found) = segment.offset_for_timestamp(
+                &self.dir,
+                &self.pool,
+                timestamp_ms,
+                self.log_start_offset,
+            )? {
                 return Ok(Some(found));
             }
         }
@@ -462,10 +539,16 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>> {
 fn remove_leftovers(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
-        let leftover = path.extension().is_some_and(|e| e == "tmp" || e == "cleaned");
+        let leftover = path
+            .extension()
+            .is_some_and(|e| e == "tmp" || e == "cleaned");
         if leftover {
             tracing::info!(path = %path.display(), "removing leftover of an interrupted operation");
-            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
             removed.map_err(io(&path))?;
         }
     }

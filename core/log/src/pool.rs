@@ -69,10 +69,18 @@ impl FilePool {
             return Ok(file);
         }
         while state.open.len() >= self.capacity {
-            let Some((_, victim)) = state.by_last_use.pop_first() else { break };
+            let Some((_, victim)) = state.by_last_use.pop_first() else {
+                break;
+            };
             state.open.remove(&victim);
         }
-        let file = Arc::new(OpenOptions::new().read(true).write(true).open(path).map_err(io(path))?);
+        let file = Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(io(path))?,
+        );
         state.open.insert(id, (Arc::clone(&file), tick));
         state.by_last_use.insert(tick, id);
         Ok(file)

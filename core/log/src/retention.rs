@@ -22,19 +22,30 @@ impl Log {
             && let Some(retention_ms) = self.config.retention_ms
         {
             let active = self.active();
-            if active.size_bytes > 0 && active.max_timestamp >= 0 && active.max_timestamp < now_ms.saturating_sub(retention_ms) {
+            if active.size_bytes > 0
+                && active.max_timestamp >= 0
+                && active.max_timestamp < now_ms.saturating_sub(retention_ms)
+            {
                 self.roll(now_ms)?;
             }
         }
         let mut outcome = RetentionOutcome::default();
         let mut size_bytes = self.size_bytes();
         while self.segments.len() > 1 {
-            let Some(oldest) = self.segments.values().next() else { break };
+            let Some(oldest) = self.segments.values().next() else {
+                break;
+            };
             let below_start = oldest.next_offset <= self.log_start_offset;
             let expired = self.config.cleanup_policy.delete
-                && self.config.retention_ms.is_some_and(|ms| oldest.max_timestamp < now_ms.saturating_sub(ms));
+                && self
+                    .config
+                    .retention_ms
+                    .is_some_and(|ms| oldest.max_timestamp < now_ms.saturating_sub(ms));
             let oversized = self.config.cleanup_policy.delete
-                && self.config.retention_bytes.is_some_and(|max| size_bytes - oldest.size_bytes >= max);
+                && self
+                    .config
+                    .retention_bytes
+                    .is_some_and(|max| size_bytes - oldest.size_bytes >= max);
             if !(below_start || expired || oversized) {
                 break;
             }
@@ -61,7 +72,13 @@ impl Log {
             self.log_start_offset = offset;
             // Durable before segments go, so a crash never resurrects deleted records.
             self.write_checkpoint()?;
-            while self.segments.len() > 1 && self.segments.values().next().is_some_and(|s| s.next_offset <= offset) {
+            while self.segments.len() > 1
+                && self
+                    .segments
+                    .values()
+                    .next()
+                    .is_some_and(|s| s.next_offset <= offset)
+            {
                 self.delete_oldest_segment()?;
             }
         }
@@ -78,7 +95,10 @@ impl Log {
         let (dir, pool) = (self.dir.clone(), Arc::clone(&self.pool));
         let keeps_one = self.segments.range(..=offset).next().is_some();
         let doomed: Vec<i64> = if keeps_one {
-            self.segments.range(offset + 1..).map(|(base, _)| *base).collect()
+            self.segments
+                .range(offset + 1..)
+                .map(|(base, _)| *base)
+                .collect()
         } else {
             self.segments.keys().copied().collect()
         };
@@ -94,7 +114,8 @@ impl Log {
             }
             None => {
                 let base = offset.max(0);
-                self.segments.insert(base, crate::segment::Segment::create(&dir, &pool, base, 0)?);
+                self.segments
+                    .insert(base, crate::segment::Segment::create(&dir, &pool, base, 0)?);
             }
         }
         sync_dir(&dir)?;
@@ -107,8 +128,15 @@ impl Log {
     }
 
     fn delete_oldest_segment(&mut self) -> Result<()> {
-        let Some((_, segment)) = self.segments.pop_first() else { return Ok(()) };
-        let next_base = self.segments.keys().next().copied().unwrap_or(segment.next_offset);
+        let Some((_, segment)) = self.segments.pop_first() else {
+            return Ok(());
+        };
+        let next_base = self
+            .segments
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(segment.next_offset);
         if self.log_start_offset < next_base {
             self.log_start_offset = next_base;
             self.write_checkpoint()?;

@@ -23,7 +23,10 @@ pub(crate) enum Step {
     Batch(Scanned),
     End,
     /// The bytes at `position` are not a valid batch: a torn write or corruption.
-    Invalid { position: u64, reason: String },
+    Invalid {
+        position: u64,
+        reason: String,
+    },
 }
 
 /// Reads batches from `[position, end)` of a file. With `verify_crc` it holds each whole batch
@@ -41,7 +44,13 @@ pub(crate) struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    pub(crate) fn new(file: &'a File, path: &'a Path, range: std::ops::Range<u64>, verify_crc: bool, chunk_bytes: usize) -> Self {
+    pub(crate) fn new(
+        file: &'a File,
+        path: &'a Path,
+        range: std::ops::Range<u64>,
+        verify_crc: bool,
+        chunk_bytes: usize,
+    ) -> Self {
         Self {
             file,
             path,
@@ -67,27 +76,45 @@ impl<'a> Scanner<'a> {
         }
         let available = self.end - position;
         if available < BATCH_OVERHEAD_BYTES as u64 {
-            return Ok(invalid(position, format!("{available} stray bytes at the end")));
+            return Ok(invalid(
+                position,
+                format!("{available} stray bytes at the end"),
+            ));
         }
         let prefix = self.fill(position, BATCH_OVERHEAD_BYTES)?;
         let Some((_, batch_length)) = prefix.and_then(BatchHeader::parse_prefix) else {
             return Ok(invalid(position, "file shorter than expected".into()));
         };
         let size_bytes = BATCH_OVERHEAD_BYTES as i64 + i64::from(batch_length);
-        if batch_length < (HEADER_BYTES - BATCH_OVERHEAD_BYTES) as i32 || size_bytes > BATCH_BYTES_MAX as i64 {
-            return Ok(invalid(position, format!("impossible batch length {batch_length}")));
+        if batch_length < (HEADER_BYTES - BATCH_OVERHEAD_BYTES) as i32
+            || size_bytes > BATCH_BYTES_MAX as i64
+        {
+            return Ok(invalid(
+                position,
+                format!("impossible batch length {batch_length}"),
+            ));
         }
         let size_bytes = size_bytes as u64;
         if size_bytes > available {
-            return Ok(invalid(position, format!("batch of {size_bytes} bytes runs past the end ({available} bytes left)")));
+            return Ok(invalid(
+                position,
+                format!("batch of {size_bytes} bytes runs past the end ({available} bytes left)"),
+            ));
         }
-        let needed = if self.verify_crc { size_bytes as usize } else { HEADER_BYTES };
+        let needed = if self.verify_crc {
+            size_bytes as usize
+        } else {
+            HEADER_BYTES
+        };
         let verify_crc = self.verify_crc;
         let Some(bytes) = self.fill(position, needed)? else {
             return Ok(invalid(position, "file shorter than expected".into()));
         };
         if bytes[16] as i8 != MAGIC_V2 {
-            return Ok(invalid(position, format!("magic byte {} is not 2", bytes[16] as i8)));
+            return Ok(invalid(
+                position,
+                format!("magic byte {} is not 2", bytes[16] as i8),
+            ));
         }
         let header = match BatchHeader::parse(bytes) {
             Ok(header) => header,
@@ -98,15 +125,25 @@ impl<'a> Scanner<'a> {
             if computed != header.crc {
                 return Ok(invalid(
                     position,
-                    format!("CRC-32C mismatch: stored {:#010x}, computed {computed:#010x}", header.crc),
+                    format!(
+                        "CRC-32C mismatch: stored {:#010x}, computed {computed:#010x}",
+                        header.crc
+                    ),
                 ));
             }
         }
         if header.last_offset_delta < 0 {
-            return Ok(invalid(position, format!("negative last offset delta {}", header.last_offset_delta)));
+            return Ok(invalid(
+                position,
+                format!("negative last offset delta {}", header.last_offset_delta),
+            ));
         }
         self.position += size_bytes;
-        Ok(Step::Batch(Scanned { position, header, size_bytes }))
+        Ok(Step::Batch(Scanned {
+            position,
+            header,
+            size_bytes,
+        }))
     }
 
     /// Makes `[at, at + len)` resident in the buffer and returns it; `None` if the file ends
@@ -115,7 +152,10 @@ impl<'a> Scanner<'a> {
         let covered = at >= self.buffer_start
             && at + len as u64 <= self.buffer_start + self.buffer.len() as u64;
         if !covered {
-            let want = len.max(self.chunk_bytes).min((self.end - at) as usize).max(len);
+            let want = len
+                .max(self.chunk_bytes)
+                .min((self.end - at) as usize)
+                .max(len);
             self.buffer.resize(want, 0);
             let read = read_up_to(self.file, &mut self.buffer, at).map_err(io(self.path))?;
             self.buffer.truncate(read);

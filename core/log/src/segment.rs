@@ -12,7 +12,9 @@ use bytes::Bytes;
 use fjord_record::{BatchHeader, HEADER_BYTES, Records, TimestampType};
 
 use crate::index::{Index, OffsetEntry, Opened, TimeEntry};
-use crate::limits::{BATCH_BYTES_MAX, DECOMPRESSED_BYTES_MAX, RECOVERY_CHUNK_BYTES, SCAN_CHUNK_BYTES};
+use crate::limits::{
+    BATCH_BYTES_MAX, DECOMPRESSED_BYTES_MAX, RECOVERY_CHUNK_BYTES, SCAN_CHUNK_BYTES,
+};
 use crate::pool::{FileId, FilePool};
 use crate::scan::{Scanned, Scanner, Step, read_up_to};
 use crate::{Error, Result, error::io};
@@ -57,7 +59,12 @@ pub(crate) struct Recovered {
 }
 
 impl Segment {
-    pub(crate) fn create(dir: &Path, pool: &FilePool, base_offset: i64, now_ms: i64) -> Result<Self> {
+    pub(crate) fn create(
+        dir: &Path,
+        pool: &FilePool,
+        base_offset: i64,
+        now_ms: i64,
+    ) -> Result<Self> {
         let path = file_path(dir, base_offset, LOG_SUFFIX);
         File::create(&path).map_err(io(&path))?;
         Ok(Self {
@@ -77,11 +84,19 @@ impl Segment {
     /// Opens a segment whose contents are trusted (clean shutdown, or below the recovery
     /// point). Indexes that are missing or fail their checks are rebuilt; a tail that does
     /// not parse makes it fall back to a full [`Self::recover`].
-    pub(crate) fn open(dir: &Path, pool: &FilePool, base_offset: i64, index_interval_bytes: u64, now_ms: i64) -> Result<(Self, Option<Recovered>)> {
+    pub(crate) fn open(
+        dir: &Path,
+        pool: &FilePool,
+        base_offset: i64,
+        index_interval_bytes: u64,
+        now_ms: i64,
+    ) -> Result<(Self, Option<Recovered>)> {
         let (mut segment, indexes_whole) = Self::open_files(dir, pool, base_offset, now_ms)?;
         if !indexes_whole || !segment.indexes_usable(dir, pool)? {
             tracing::warn!(dir = %dir.display(), base_offset, "rebuilding damaged or missing index");
-            return segment.recover(dir, pool, index_interval_bytes, &mut |_, _| {}).map(|r| (segment, Some(r)));
+            return segment
+                .recover(dir, pool, index_interval_bytes, &mut |_, _| {})
+                .map(|r| (segment, Some(r)));
         }
         let start = match segment.offsets.last() {
             Some(entry) => u64::from(entry.position),
@@ -105,7 +120,8 @@ impl Segment {
                     tracing::warn!(path = %path.display(), position, %reason, "unexpected data in a trusted segment, recovering it");
                     drop(file);
                     let (mut segment, _) = Self::open_files(dir, pool, base_offset, now_ms)?;
-                    let recovered = segment.recover(dir, pool, index_interval_bytes, &mut |_, _| {})?;
+                    let recovered =
+                        segment.recover(dir, pool, index_interval_bytes, &mut |_, _| {})?;
                     return Ok((segment, Some(recovered)));
                 }
             }
@@ -113,13 +129,23 @@ impl Segment {
     }
 
     /// Opens a segment for recovery: its state is whatever [`Self::recover`] finds.
-    pub(crate) fn open_for_recovery(dir: &Path, pool: &FilePool, base_offset: i64, now_ms: i64) -> Result<Self> {
+    pub(crate) fn open_for_recovery(
+        dir: &Path,
+        pool: &FilePool,
+        base_offset: i64,
+        now_ms: i64,
+    ) -> Result<Self> {
         Self::open_files(dir, pool, base_offset, now_ms).map(|(segment, _)| segment)
     }
 
     /// Opens the files; the flag says whether both indexes opened whole (an index found
     /// missing or damaged is replaced by an empty one, to be rebuilt).
-    fn open_files(dir: &Path, pool: &FilePool, base_offset: i64, now_ms: i64) -> Result<(Self, bool)> {
+    fn open_files(
+        dir: &Path,
+        pool: &FilePool,
+        base_offset: i64,
+        now_ms: i64,
+    ) -> Result<(Self, bool)> {
         let path = file_path(dir, base_offset, LOG_SUFFIX);
         let size_bytes = std::fs::metadata(&path).map_err(io(&path))?.len();
         let index_path = file_path(dir, base_offset, INDEX_SUFFIX);
@@ -148,7 +174,9 @@ impl Segment {
         let Some(entry) = self.offsets.last() else {
             return Ok(true);
         };
-        let found = self.header_at(dir, pool, u64::from(entry.position))?.map(|h| h.last_offset());
+        let found = self
+            .header_at(dir, pool, u64::from(entry.position))?
+            .map(|h| h.last_offset());
         Ok(found == Some(self.base_offset + i64::from(entry.relative_offset)))
     }
 
@@ -172,13 +200,19 @@ impl Segment {
         let truncated = loop {
             match scanner.next()? {
                 Step::Batch(batch) if batch.header.base_offset < self.next_offset => {
-                    break Some((batch.position, format!(
-                        "batch base offset {} is below the expected {}",
-                        batch.header.base_offset, self.next_offset
-                    )));
+                    break Some((
+                        batch.position,
+                        format!(
+                            "batch base offset {} is below the expected {}",
+                            batch.header.base_offset, self.next_offset
+                        ),
+                    ));
                 }
                 Step::Batch(batch) => {
-                    on_batch(batch.header.partition_leader_epoch, batch.header.base_offset);
+                    on_batch(
+                        batch.header.partition_leader_epoch,
+                        batch.header.base_offset,
+                    );
                     if let Some((entry, time)) = self.index_point(&batch, index_interval_bytes)? {
                         offsets.push(entry);
                         times.extend(time);
@@ -194,10 +228,20 @@ impl Segment {
             file.set_len(*position).map_err(io(&path))?;
             file.sync_all().map_err(io(&path))?;
         }
-        self.size_bytes = truncated.as_ref().map_or(file_len, |(position, _)| *position);
+        self.size_bytes = truncated
+            .as_ref()
+            .map_or(file_len, |(position, _)| *position);
         drop(file);
-        self.offsets.rewrite(pool, &file_path(dir, self.base_offset, INDEX_SUFFIX), &offsets)?;
-        self.times.rewrite(pool, &file_path(dir, self.base_offset, TIME_INDEX_SUFFIX), &times)?;
+        self.offsets.rewrite(
+            pool,
+            &file_path(dir, self.base_offset, INDEX_SUFFIX),
+            &offsets,
+        )?;
+        self.times.rewrite(
+            pool,
+            &file_path(dir, self.base_offset, TIME_INDEX_SUFFIX),
+            &times,
+        )?;
         Ok(Recovered { truncated })
     }
 
@@ -221,7 +265,11 @@ impl Segment {
     }
 
     /// The index entries due before a batch at `batch.position`, if one is due.
-    fn index_point(&mut self, batch: &Scanned, index_interval_bytes: u64) -> Result<Option<(OffsetEntry, Option<TimeEntry>)>> {
+    fn index_point(
+        &mut self,
+        batch: &Scanned,
+        index_interval_bytes: u64,
+    ) -> Result<Option<(OffsetEntry, Option<TimeEntry>)>> {
         if self.bytes_since_index_entry < index_interval_bytes {
             return Ok(None);
         }
@@ -236,7 +284,11 @@ impl Segment {
             relative_offset: self.relative(last_offset)?,
             position: position_u32(batch.position)?,
         };
-        let time = (self.times.last().is_none_or(|t| t.timestamp < max_timestamp)).then_some(TimeEntry {
+        let time = (self
+            .times
+            .last()
+            .is_none_or(|t| t.timestamp < max_timestamp))
+        .then_some(TimeEntry {
             timestamp: max_timestamp,
             relative_offset: self.relative(offset_of_max)?,
         });
@@ -252,7 +304,13 @@ impl Segment {
 
     /// Writes already-assigned, already-validated batches at the end of the segment and
     /// indexes them.
-    pub(crate) fn append(&mut self, dir: &Path, pool: &FilePool, bytes: &[u8], index_interval_bytes: u64) -> Result<()> {
+    pub(crate) fn append(
+        &mut self,
+        dir: &Path,
+        pool: &FilePool,
+        bytes: &[u8],
+        index_interval_bytes: u64,
+    ) -> Result<()> {
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
         pool.get(self.log, &path)?
             .write_all_at(bytes, self.size_bytes)
@@ -262,7 +320,11 @@ impl Segment {
         for batch in fjord_record::batches(bytes) {
             let batch = batch.map_err(Error::InvalidBatch)?;
             let size_bytes = batch.bytes.len() as u64;
-            let scanned = Scanned { position: self.size_bytes, header: batch.header, size_bytes };
+            let scanned = Scanned {
+                position: self.size_bytes,
+                header: batch.header,
+                size_bytes,
+            };
             if let Some((entry, time)) = self.index_point(&scanned, index_interval_bytes)? {
                 self.offsets.append(pool, &index_path, entry)?;
                 if let Some(time) = time {
@@ -284,7 +346,12 @@ impl Segment {
     /// indexes written out, everything synced.
     pub(crate) fn seal(&mut self, dir: &Path, pool: &FilePool) -> Result<()> {
         let time_path = file_path(dir, self.base_offset, TIME_INDEX_SUFFIX);
-        if self.max_timestamp >= 0 && self.times.last().is_none_or(|t| t.timestamp < self.max_timestamp) {
+        if self.max_timestamp >= 0
+            && self
+                .times
+                .last()
+                .is_none_or(|t| t.timestamp < self.max_timestamp)
+        {
             let entry = TimeEntry {
                 timestamp: self.max_timestamp,
                 relative_offset: self.relative(self.offset_of_max_timestamp)?,
@@ -297,8 +364,10 @@ impl Segment {
 
     /// Writes buffered index entries and syncs the index files.
     pub(crate) fn sync_indexes(&mut self, dir: &Path, pool: &FilePool) -> Result<()> {
-        self.offsets.sync(pool, &file_path(dir, self.base_offset, INDEX_SUFFIX))?;
-        self.times.sync(pool, &file_path(dir, self.base_offset, TIME_INDEX_SUFFIX))
+        self.offsets
+            .sync(pool, &file_path(dir, self.base_offset, INDEX_SUFFIX))?;
+        self.times
+            .sync(pool, &file_path(dir, self.base_offset, TIME_INDEX_SUFFIX))
     }
 
     /// The header at `position`, if a batch with magic 2 and a sane length starts there.
@@ -308,7 +377,8 @@ impl Segment {
         }
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
         let mut bytes = [0u8; HEADER_BYTES];
-        let read = read_up_to(&*pool.get(self.log, &path)?, &mut bytes, position).map_err(io(&path))?;
+        let read =
+            read_up_to(&*pool.get(self.log, &path)?, &mut bytes, position).map_err(io(&path))?;
         Ok(BatchHeader::parse(&bytes[..read]).ok().filter(|h| {
             h.magic == fjord_record::MAGIC_V2
                 && h.batch_length >= (HEADER_BYTES - 12) as i32
@@ -320,7 +390,10 @@ impl Segment {
     /// or the start of the segment when there is none or it does not check out.
     fn scan_start(&self, dir: &Path, pool: &FilePool, offset: i64) -> Result<u64> {
         let index_path = file_path(dir, self.base_offset, INDEX_SUFFIX);
-        let Some(entry) = self.offsets.floor(pool, &index_path, offset - self.base_offset)? else {
+        let Some(entry) = self
+            .offsets
+            .floor(pool, &index_path, offset - self.base_offset)?
+        else {
             return Ok(0);
         };
         let position = u64::from(entry.position);
@@ -339,10 +412,18 @@ impl Segment {
         let start = self.scan_start(dir, pool, offset)?;
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
         let file = pool.get(self.log, &path)?;
-        let mut scanner = Scanner::new(&file, &path, start..self.size_bytes, false, SCAN_CHUNK_BYTES);
+        let mut scanner = Scanner::new(
+            &file,
+            &path,
+            start..self.size_bytes,
+            false,
+            SCAN_CHUNK_BYTES,
+        );
         loop {
             match scanner.next()? {
-                Step::Batch(batch) if batch.header.last_offset() >= offset => return Ok(Some(batch)),
+                Step::Batch(batch) if batch.header.last_offset() >= offset => {
+                    return Ok(Some(batch));
+                }
                 Step::Batch(_) => {}
                 Step::End => return Ok(None),
                 Step::Invalid { position, reason } => return Err(corrupt(&path, position, reason)),
@@ -353,25 +434,45 @@ impl Segment {
     /// Whole batches from `position` on: at most `max_bytes` unless the first batch alone is
     /// larger (then just that one), none whose last offset is `max_offset` or more. Each batch
     /// is checked (length, magic, CRC, offsets moving forward) before it is handed out.
-    pub(crate) fn read(&self, dir: &Path, pool: &FilePool, position: u64, max_bytes: usize, max_offset: i64) -> Result<Bytes> {
+    pub(crate) fn read(
+        &self,
+        dir: &Path,
+        pool: &FilePool,
+        position: u64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<Bytes> {
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
         let file = pool.get(self.log, &path)?;
         let available = self.size_bytes.saturating_sub(position);
-        let mut buffer = vec![0; (max_bytes as u64).min(available).max(HEADER_BYTES as u64).min(available) as usize];
+        let mut buffer = vec![
+            0;
+            (max_bytes as u64)
+                .min(available)
+                .max(HEADER_BYTES as u64)
+                .min(available) as usize
+        ];
         let read = read_up_to(&file, &mut buffer, position).map_err(io(&path))?;
         buffer.truncate(read);
         let mut used = 0usize;
         let mut expected_offset = i64::MIN;
-        loop {
-            let Some(batch) = fjord_record::batches(&buffer[used..]).next() else { break };
+        while let Some(batch) = fjord_record::batches(&buffer[used..]).next() {
             let batch = match batch {
                 Ok(batch) => batch,
-                Err(fjord_record::Error::Truncated { needed_bytes, .. }) if used == 0 && (needed_bytes as u64) <= available && needed_bytes <= BATCH_BYTES_MAX => {
+                Err(fjord_record::Error::Truncated { needed_bytes, .. })
+                    if used == 0
+                        && (needed_bytes as u64) <= available
+                        && needed_bytes <= BATCH_BYTES_MAX =>
+                {
                     // The first batch is larger than max_bytes: hand it out whole (KIP-74).
                     buffer.resize(needed_bytes, 0);
                     let read = read_up_to(&file, &mut buffer, position).map_err(io(&path))?;
                     if read < needed_bytes {
-                        return Err(corrupt(&path, position, "file shorter than its segment".into()));
+                        return Err(corrupt(
+                            &path,
+                            position,
+                            "file shorter than its segment".into(),
+                        ));
                     }
                     continue;
                 }
@@ -382,9 +483,15 @@ impl Segment {
                 break;
             }
             if batch.header.base_offset < expected_offset || batch.header.last_offset_delta < 0 {
-                return Err(corrupt(&path, position + used as u64, "batch offsets go backwards".into()));
+                return Err(corrupt(
+                    &path,
+                    position + used as u64,
+                    "batch offsets go backwards".into(),
+                ));
             }
-            batch.verify_crc().map_err(|e| corrupt(&path, position + used as u64, e.to_string()))?;
+            batch
+                .verify_crc()
+                .map_err(|e| corrupt(&path, position + used as u64, e.to_string()))?;
             expected_offset = batch.header.next_offset();
             used += batch.bytes.len();
         }
@@ -393,29 +500,44 @@ impl Segment {
     }
 
     /// The first record with a timestamp at or after `timestamp`, if this segment has one.
-    pub(crate) fn offset_for_timestamp(&self, dir: &Path, pool: &FilePool, timestamp: i64, from_offset: i64) -> Result<Option<TimestampOffset>> {
+    pub(crate) fn offset_for_timestamp(
+        &self,
+        dir: &Path,
+        pool: &FilePool,
+        timestamp: i64,
+        from_offset: i64,
+    ) -> Result<Option<TimestampOffset>> {
         if self.max_timestamp < timestamp {
             return Ok(None);
         }
         let time_path = file_path(dir, self.base_offset, TIME_INDEX_SUFFIX);
         let hint = self.times.floor(pool, &time_path, timestamp)?;
-        let start_offset = hint.map_or(from_offset, |t| (self.base_offset + i64::from(t.relative_offset)).max(from_offset));
+        let start_offset = hint.map_or(from_offset, |t| {
+            (self.base_offset + i64::from(t.relative_offset)).max(from_offset)
+        });
         let start = self.scan_start(dir, pool, start_offset)?;
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
         let file = pool.get(self.log, &path)?;
-        let mut scanner = Scanner::new(&file, &path, start..self.size_bytes, true, SCAN_CHUNK_BYTES);
+        let mut scanner =
+            Scanner::new(&file, &path, start..self.size_bytes, true, SCAN_CHUNK_BYTES);
         loop {
             let batch = match scanner.next()? {
                 Step::Batch(batch) => batch,
                 Step::End => return Ok(None),
                 Step::Invalid { position, reason } => return Err(corrupt(&path, position, reason)),
             };
-            if batch.header.max_timestamp < timestamp || batch.header.last_offset() < from_offset || batch.header.attributes.is_control() {
+            if batch.header.max_timestamp < timestamp
+                || batch.header.last_offset() < from_offset
+                || batch.header.attributes.is_control()
+            {
                 continue;
             }
-            let bytes = scanner.bytes(&batch).ok_or_else(|| corrupt(&path, batch.position, "batch not in buffer".into()))?;
-            if let Some(found) = first_record_at_or_after(bytes, &batch.header, timestamp, from_offset)
-                .map_err(|e| corrupt(&path, batch.position, e.to_string()))?
+            let bytes = scanner
+                .bytes(&batch)
+                .ok_or_else(|| corrupt(&path, batch.position, "batch not in buffer".into()))?;
+            if let Some(found) =
+                first_record_at_or_after(bytes, &batch.header, timestamp, from_offset)
+                    .map_err(|e| corrupt(&path, batch.position, e.to_string()))?
             {
                 return Ok(Some(found));
             }
@@ -424,12 +546,20 @@ impl Segment {
 
     /// Removes every batch whose last offset is `offset` or more. Returns whether anything
     /// was removed.
-    pub(crate) fn truncate_to(&mut self, dir: &Path, pool: &FilePool, offset: i64, index_interval_bytes: u64) -> Result<bool> {
+    pub(crate) fn truncate_to(
+        &mut self,
+        dir: &Path,
+        pool: &FilePool,
+        offset: i64,
+        index_interval_bytes: u64,
+    ) -> Result<bool> {
         let Some(first_removed) = self.find(dir, pool, offset)? else {
             return Ok(false);
         };
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
-        pool.get(self.log, &path)?.set_len(first_removed.position).map_err(io(&path))?;
+        pool.get(self.log, &path)?
+            .set_len(first_removed.position)
+            .map_err(io(&path))?;
         // Recompute the indexes and the tail state (max timestamp) from what is left.
         self.recover(dir, pool, index_interval_bytes, &mut |_, _| {})?;
         Ok(true)
@@ -437,7 +567,11 @@ impl Segment {
 
     /// Closes and deletes the segment's files.
     pub(crate) fn delete(self, dir: &Path, pool: &FilePool) -> Result<()> {
-        for (id, suffix) in [(self.log, LOG_SUFFIX), (self.offsets.file(), INDEX_SUFFIX), (self.times.file(), TIME_INDEX_SUFFIX)] {
+        for (id, suffix) in [
+            (self.log, LOG_SUFFIX),
+            (self.offsets.file(), INDEX_SUFFIX),
+            (self.times.file(), TIME_INDEX_SUFFIX),
+        ] {
             pool.forget(id);
             let path = file_path(dir, self.base_offset, suffix);
             match std::fs::remove_file(&path) {
@@ -457,7 +591,12 @@ impl Segment {
     }
 }
 
-fn first_record_at_or_after(batch: &[u8], header: &BatchHeader, timestamp: i64, from_offset: i64) -> Result<Option<TimestampOffset>, fjord_record::Error> {
+fn first_record_at_or_after(
+    batch: &[u8],
+    header: &BatchHeader,
+    timestamp: i64,
+    from_offset: i64,
+) -> Result<Option<TimestampOffset>, fjord_record::Error> {
     let Some(Ok(batch)) = fjord_record::batches(batch).next() else {
         return Ok(None);
     };
@@ -467,10 +606,15 @@ fn first_record_at_or_after(batch: &[u8], header: &BatchHeader, timestamp: i64, 
         let offset = header.base_offset + i64::from(record.offset_delta);
         let record_timestamp = match header.attributes.timestamp_type() {
             TimestampType::LogAppendTime => header.max_timestamp,
-            TimestampType::CreateTime => header.base_timestamp.saturating_add(record.timestamp_delta),
+            TimestampType::CreateTime => {
+                header.base_timestamp.saturating_add(record.timestamp_delta)
+            }
         };
         if offset >= from_offset && record_timestamp >= timestamp {
-            return Ok(Some(TimestampOffset { timestamp: record_timestamp, offset }));
+            return Ok(Some(TimestampOffset {
+                timestamp: record_timestamp,
+                offset,
+            }));
         }
     }
     Ok(None)

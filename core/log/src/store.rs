@@ -26,7 +26,10 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self { topic: topic.into(), partition }
+        Self {
+            topic: topic.into(),
+            partition,
+        }
     }
 
     fn dir_name(&self) -> String {
@@ -70,7 +73,11 @@ impl Store {
                 std::fs::remove_dir_all(&path).map_err(io(&path))?;
             }
         }
-        Ok(Self { root: root.to_path_buf(), pool: FilePool::new(open_files_max), recovery })
+        Ok(Self {
+            root: root.to_path_buf(),
+            pool: FilePool::new(open_files_max),
+            recovery,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -94,7 +101,11 @@ impl Store {
             if !entry.file_type().map_err(io(&self.root))?.is_dir() {
                 continue;
             }
-            if let Some(tp) = entry.file_name().to_str().and_then(TopicPartition::from_dir_name) {
+            if let Some(tp) = entry
+                .file_name()
+                .to_str()
+                .and_then(TopicPartition::from_dir_name)
+            {
                 found.push(tp);
             }
         }
@@ -102,12 +113,28 @@ impl Store {
         Ok(found)
     }
 
-    pub fn create_log(&self, partition: &TopicPartition, config: LogConfig, now_ms: i64) -> Result<Log> {
+    pub fn create_log(
+        &self,
+        partition: &TopicPartition,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Log> {
         Log::create(&self.dir(partition), config, Arc::clone(&self.pool), now_ms)
     }
 
-    pub fn open_log(&self, partition: &TopicPartition, config: LogConfig, now_ms: i64) -> Result<(Log, OpenReport)> {
-        Log::open(&self.dir(partition), config, Arc::clone(&self.pool), self.recovery, now_ms)
+    pub fn open_log(
+        &self,
+        partition: &TopicPartition,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<(Log, OpenReport)> {
+        Log::open(
+            &self.dir(partition),
+            config,
+            Arc::clone(&self.pool),
+            self.recovery,
+            now_ms,
+        )
     }
 
     /// Deletes a partition's log: its directory is renamed aside (atomic), then removed. A
@@ -115,7 +142,10 @@ impl Store {
     pub fn delete_log(&self, log: Log) -> Result<()> {
         let dir = log.dir().to_path_buf();
         log.release_files();
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let doomed = self.root.join(format!("{name}{DELETE_SUFFIX}"));
         std::fs::rename(&dir, &doomed).map_err(io(&dir))?;
         sync_dir(&self.root)?;
@@ -129,7 +159,9 @@ impl Store {
             log.close()?;
         }
         let marker = self.root.join(CLEAN_SHUTDOWN_FILE);
-        std::fs::File::create(&marker).and_then(|f| f.sync_all()).map_err(io(&marker))?;
+        std::fs::File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&marker))?;
         sync_dir(&self.root)
     }
 

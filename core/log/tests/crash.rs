@@ -29,9 +29,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    let seed = std::env::var("FJORD_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
-    });
+    let seed = std::env::var("FJORD_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
     println!("crash test: {ROUNDS} SIGKILL rounds, FJORD_CRASH_SEED={seed}");
     match parent(seed) {
         Ok(()) => {
@@ -40,14 +45,22 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("crash test failed (FJORD_CRASH_SEED={seed}): {e:#}");
-            println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+            println!(
+                "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out"
+            );
             ExitCode::FAILURE
         }
     }
 }
 
 fn config() -> LogConfig {
-    LogConfig { segment_bytes: 64 * 1024, index_interval_bytes: 1024, flush: FlushPolicy::EveryBatch, retention_ms: None, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 64 * 1024,
+        index_interval_bytes: 1024,
+        flush: FlushPolicy::EveryBatch,
+        retention_ms: None,
+        ..LogConfig::default()
+    }
 }
 
 fn partition() -> TopicPartition {
@@ -64,7 +77,12 @@ fn batch_for(base_offset: i64) -> Vec<u8> {
         let value = value_for(offset);
         let key = offset.to_be_bytes();
         builder
-            .push(&NewRecord { timestamp_ms: offset, key: Some(&key), value: Some(&value), headers: &[] })
+            .push(&NewRecord {
+                timestamp_ms: offset,
+                key: Some(&key),
+                value: Some(&value),
+                headers: &[],
+            })
             .expect("small batch");
     }
     builder.build().expect("small batch")
@@ -72,7 +90,9 @@ fn batch_for(base_offset: i64) -> Vec<u8> {
 
 fn value_for(offset: i64) -> Vec<u8> {
     let len = Rng(offset as u64).below(3_000) as usize;
-    (0..len).map(|i| (offset as usize).wrapping_mul(31).wrapping_add(i) as u8).collect()
+    (0..len)
+        .map(|i| (offset as usize).wrapping_mul(31).wrapping_add(i) as u8)
+        .collect()
 }
 
 fn child(dir: &Path) -> anyhow::Result<()> {
@@ -117,10 +137,17 @@ fn parent(seed: u64) -> anyhow::Result<()> {
         if rng.below(3) == 0 {
             tear_tail(&dir.path().join("crash-0"), &mut rng)?;
         }
-        verify(dir.path(), acknowledged, rng.below(2) == 0).with_context(|| format!("round {round}"))?;
+        verify(dir.path(), acknowledged, rng.below(2) == 0)
+            .with_context(|| format!("round {round}"))?;
     }
-    ensure!(acknowledged > 100, "too few appends acknowledged: {acknowledged}");
-    println!("{ROUNDS} rounds, {} records acknowledged and verified", acknowledged + 1);
+    ensure!(
+        acknowledged > 100,
+        "too few appends acknowledged: {acknowledged}"
+    );
+    println!(
+        "{ROUNDS} rounds, {} records acknowledged and verified",
+        acknowledged + 1
+    );
     Ok(())
 }
 
@@ -137,18 +164,30 @@ fn tear_tail(log_dir: &Path, rng: &mut Rng) -> anyhow::Result<()> {
         let whole = batch_for(1 << 40);
         whole[..1 + rng.below(whole.len() as u64 - 1) as usize].to_vec()
     } else {
-        (0..1 + rng.below(200)).map(|_| rng.below(256) as u8).collect()
+        (0..1 + rng.below(200))
+            .map(|_| rng.below(256) as u8)
+            .collect()
     };
-    std::fs::OpenOptions::new().append(true).open(active)?.write_all(&torn)?;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(active)?
+        .write_all(&torn)?;
     Ok(())
 }
 
 /// Opens the log after a crash and checks every batch in it.
 fn verify(dir: &Path, acknowledged: i64, close_cleanly: bool) -> anyhow::Result<()> {
     let store = Store::open(dir)?;
-    ensure!(store.recovery() == Recovery::Full, "a killed writer left a clean-shutdown marker");
+    ensure!(
+        store.recovery() == Recovery::Full,
+        "a killed writer left a clean-shutdown marker"
+    );
     let (mut log, _report) = store.open_log(&partition(), config(), 0)?;
-    ensure!(log.log_end_offset() > acknowledged, "acknowledged offset {acknowledged} lost: log ends at {}", log.log_end_offset());
+    ensure!(
+        log.log_end_offset() > acknowledged,
+        "acknowledged offset {acknowledged} lost: log ends at {}",
+        log.log_end_offset()
+    );
     check_all_batches(&log)?;
     // Appends go on after recovery.
     let mut batch = batch_for(log.log_end_offset());
@@ -158,7 +197,10 @@ fn verify(dir: &Path, acknowledged: i64, close_cleanly: bool) -> anyhow::Result<
         // The child will open it as trusted; that must hold too.
         let store = Store::open(dir)?;
         let (log, report) = store.open_log(&partition(), config(), 0)?;
-        ensure!(report.recovered_segments == 0, "a clean shutdown still needed recovery");
+        ensure!(
+            report.recovered_segments == 0,
+            "a clean shutdown still needed recovery"
+        );
         check_all_batches(&log)?;
         drop(log);
         // Leave no marker: the next writer is killed again.
@@ -170,10 +212,18 @@ fn check_all_batches(log: &Log) -> anyhow::Result<()> {
     let mut offset = log.log_start_offset();
     while offset < log.log_end_offset() {
         let bytes = log.read(offset, 256 * 1024, i64::MAX)?;
-        ensure!(!bytes.is_empty(), "no data at {offset} before the log end {}", log.log_end_offset());
+        ensure!(
+            !bytes.is_empty(),
+            "no data at {offset} before the log end {}",
+            log.log_end_offset()
+        );
         for batch in batches(&bytes) {
             let batch = batch?;
-            ensure!(batch.header.base_offset == offset, "batch at {} where {offset} was expected", batch.header.base_offset);
+            ensure!(
+                batch.header.base_offset == offset,
+                "batch at {} where {offset} was expected",
+                batch.header.base_offset
+            );
             check_batch(&batch)?;
             offset = batch.header.next_offset();
         }
@@ -184,12 +234,19 @@ fn check_all_batches(log: &Log) -> anyhow::Result<()> {
 fn check_batch(batch: &fjord_record::Batch<'_>) -> anyhow::Result<()> {
     batch.verify_crc()?;
     let expected = batch_for(batch.header.base_offset);
-    ensure!(batch.bytes[16..] == expected[16..], "batch at {} differs from what was written", batch.header.base_offset);
+    ensure!(
+        batch.bytes[16..] == expected[16..],
+        "batch at {} differs from what was written",
+        batch.header.base_offset
+    );
     let records = batch.decompressed_record_bytes(1 << 24)?;
     for record in Records::new(&records) {
         let record = record?;
         let offset = batch.header.base_offset + i64::from(record.offset_delta);
-        ensure!(record.value == Some(&value_for(offset)[..]), "record {offset} corrupted");
+        ensure!(
+            record.value == Some(&value_for(offset)[..]),
+            "record {offset} corrupted"
+        );
     }
     Ok(())
 }

@@ -21,8 +21,8 @@ pub fn assign(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) -
 /// then recomputes the CRC. Consumers read every record's timestamp as `max_timestamp`.
 pub fn set_log_append_time(batch: &mut [u8], timestamp_ms: i64) -> Result<()> {
     check_header(batch)?;
-    let attributes =
-        Attributes(read_i16(batch, ATTRIBUTES_AT)).with_timestamp_type(TimestampType::LogAppendTime);
+    let attributes = Attributes(read_i16(batch, ATTRIBUTES_AT))
+        .with_timestamp_type(TimestampType::LogAppendTime);
     batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.0.to_be_bytes());
     batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&timestamp_ms.to_be_bytes());
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);

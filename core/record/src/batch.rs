@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 
-use crate::header::{ATTRIBUTES_AT, BATCH_OVERHEAD_BYTES, CRC_AT, HEADER_BYTES, MAGIC_AT, MAGIC_V2};
+use crate::header::{
+    ATTRIBUTES_AT, BATCH_OVERHEAD_BYTES, CRC_AT, HEADER_BYTES, MAGIC_AT, MAGIC_V2,
+};
 use crate::{BatchHeader, Compression, Error, RECORDS_PER_BATCH_MAX, Record, Records, Result};
 
 /// Smallest legal `batch_length`: a header with no records.

@@ -155,7 +155,10 @@ fn encode(header: &BatchHeader, compression: Compression, records: &[u8]) -> Res
     out.extend_from_slice(&header.base_sequence.to_be_bytes());
     out.extend_from_slice(&header.records_count.to_be_bytes());
     debug_assert_eq!(out.len(), HEADER_BYTES);
-    debug_assert_eq!(&out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4], &batch_length.to_be_bytes());
+    debug_assert_eq!(
+        &out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4],
+        &batch_length.to_be_bytes()
+    );
     out.extend_from_slice(&compressed);
     let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
     out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());

@@ -78,7 +78,8 @@ pub fn decompress(codec: Compression, input: &[u8], limit_bytes: usize) -> Resul
             limit_bytes,
         ),
         Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::new(input).map_err(|e| decode_error(codec, e))?;
+            let decoder =
+                zstd::stream::read::Decoder::new(input).map_err(|e| decode_error(codec, e))?;
             read_bounded(codec, decoder, limit_bytes)
         }
         Compression::Snappy => decompress_snappy(input, limit_bytes),
@@ -130,16 +131,20 @@ fn decompress_snappy(input: &[u8], limit_bytes: usize) -> Result<Vec<u8>> {
     if !input.starts_with(XERIAL_MAGIC) {
         return decompress_snappy_block(input, limit_bytes, Vec::new());
     }
-    let mut rest = input.get(XERIAL_HEADER_BYTES..).ok_or_else(|| Error::Decompression {
-        codec,
-        reason: "xerial header truncated".into(),
-    })?;
+    let mut rest = input
+        .get(XERIAL_HEADER_BYTES..)
+        .ok_or_else(|| Error::Decompression {
+            codec,
+            reason: "xerial header truncated".into(),
+        })?;
     let mut out = Vec::new();
     while !rest.is_empty() {
-        let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(|| Error::Decompression {
-            codec,
-            reason: "xerial block length truncated".into(),
-        })?;
+        let (len, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| Error::Decompression {
+                codec,
+                reason: "xerial block length truncated".into(),
+            })?;
         let len = u32::from_be_bytes(*len) as usize;
         let block = tail.get(..len).ok_or_else(|| Error::Decompression {
             codec,
@@ -175,10 +180,12 @@ fn compress_snappy(input: &[u8]) -> Result<Vec<u8>> {
     out.extend_from_slice(&1u32.to_be_bytes()); // minimum compatible version
     let mut encoder = snap::raw::Encoder::new();
     for chunk in input.chunks(XERIAL_BLOCK_BYTES) {
-        let block = encoder.compress_vec(chunk).map_err(|e| Error::Compression {
-            codec,
-            reason: e.to_string(),
-        })?;
+        let block = encoder
+            .compress_vec(chunk)
+            .map_err(|e| Error::Compression {
+                codec,
+                reason: e.to_string(),
+            })?;
         out.extend_from_slice(&(block.len() as u32).to_be_bytes());
         out.extend_from_slice(&block);
     }
@@ -198,10 +205,16 @@ mod tests {
 
     #[test]
     fn every_codec_round_trips() -> anyhow::Result<()> {
-        let input: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_be_bytes()).collect();
+        let input: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_be_bytes())
+            .collect();
         for codec in Compression::ALL {
             let compressed = compress(codec, &input)?;
-            assert_eq!(decompress(codec, &compressed, input.len())?, input, "{codec:?}");
+            assert_eq!(
+                decompress(codec, &compressed, input.len())?,
+                input,
+                "{codec:?}"
+            );
             let too_small = decompress(codec, &compressed, input.len() - 1);
             assert!(
                 matches!(too_small, Err(Error::DecompressedTooLarge { .. })),
@@ -215,14 +228,20 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         for codec in Compression::ALL.into_iter().skip(1) {
             assert!(decompress(codec, b"\x82SNAPPY\x00garbage garbage", 1 << 20).is_err());
-            assert!(decompress(codec, &[0xff; 64], 1 << 20).is_err(), "{codec:?}");
+            assert!(
+                decompress(codec, &[0xff; 64], 1 << 20).is_err(),
+                "{codec:?}"
+            );
         }
     }
 
     #[test]
     fn raw_snappy_block_is_read() -> anyhow::Result<()> {
         let raw = snap::raw::Encoder::new().compress_vec(b"hello hello hello")?;
-        assert_eq!(decompress(Compression::Snappy, &raw, 1024)?, b"hello hello hello");
+        assert_eq!(
+            decompress(Compression::Snappy, &raw, 1024)?,
+            b"hello hello hello"
+        );
         Ok(())
     }
 }

@@ -6,7 +6,9 @@ use crate::Compression;
 /// so a caller reading a file can add its own file position and report both.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum Error {
-    #[error("batch at byte {position} is truncated: {needed_bytes} bytes needed, {available_bytes} available")]
+    #[error(
+        "batch at byte {position} is truncated: {needed_bytes} bytes needed, {available_bytes} available"
+    )]
     Truncated {
         position: usize,
         needed_bytes: usize,
@@ -19,9 +21,13 @@ pub enum Error {
         min: i64,
         max: i64,
     },
-    #[error("batch at byte {position} has magic {magic}; only record format v2 (magic 2) is supported")]
+    #[error(
+        "batch at byte {position} has magic {magic}; only record format v2 (magic 2) is supported"
+    )]
     UnsupportedMagic { position: usize, magic: i8 },
-    #[error("batch at byte {position} fails its CRC-32C: stored {stored:#010x}, computed {computed:#010x}")]
+    #[error(
+        "batch at byte {position} fails its CRC-32C: stored {stored:#010x}, computed {computed:#010x}"
+    )]
     CrcMismatch {
         position: usize,
         stored: u32,
@@ -29,7 +35,9 @@ pub enum Error {
     },
     #[error("batch at byte {position} uses unknown compression codec {codec}")]
     UnknownCompression { position: usize, codec: u8 },
-    #[error("batch at byte {position} declares {records_count} records and last offset delta {last_offset_delta}")]
+    #[error(
+        "batch at byte {position} declares {records_count} records and last offset delta {last_offset_delta}"
+    )]
     InvalidRecordCount {
         position: usize,
         records_count: i32,
@@ -40,20 +48,14 @@ pub enum Error {
     #[error("batch holds {found} records but its header declares {declared}")]
     RecordCountMismatch { declared: i32, found: usize },
     #[error("{codec:?} data does not decompress: {reason}")]
-    Decompression {
-        codec: Compression,
-        reason: String,
-    },
+    Decompression { codec: Compression, reason: String },
     #[error("{codec:?} data decompresses past the limit of {limit_bytes} bytes")]
     DecompressedTooLarge {
         codec: Compression,
         limit_bytes: usize,
     },
     #[error("{codec:?} compression failed: {reason}")]
-    Compression {
-        codec: Compression,
-        reason: String,
-    },
+    Compression { codec: Compression, reason: String },
     #[error("a batch built here would exceed {limit} {what}")]
     BuilderLimit { what: &'static str, limit: usize },
 }

@@ -183,7 +183,8 @@ impl BatchHeader {
     /// Offset of the last record the batch was written with. Compaction may remove records but
     /// keeps this, so the next batch always starts at `last_offset() + 1`.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// The offset after this batch.

@@ -133,7 +133,10 @@ fn parse_record(bytes: &[u8]) -> Result<(Record<'_>, usize), &'static str> {
     let headers_count = usize::try_from(headers_count).map_err(|_| "negative header count")?;
     let headers = cursor.rest;
     for _ in 0..headers_count {
-        cursor.bytes().map_err(|()| "bad header key")?.ok_or("null header key")?;
+        cursor
+            .bytes()
+            .map_err(|()| "bad header key")?
+            .ok_or("null header key")?;
         cursor.bytes().map_err(|()| "bad header value")?;
     }
     if !cursor.rest.is_empty() {

@@ -9,7 +9,10 @@ fn append_assigns_offsets_and_reads_return_stored_bytes() -> anyhow::Result<()> 
     let mut log = new_log(dir.path(), small_config())?;
     let mut first = filler(3, 10, 1_000);
     let info = log.append(&mut first, 0, 5)?;
-    assert_eq!((info.base_offset, info.last_offset, info.records_count), (0, 2, 3));
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.records_count),
+        (0, 2, 3)
+    );
     let mut second = filler(2, 10, 2_000);
     let info = log.append(&mut second, 0, 6)?;
     assert_eq!((info.base_offset, info.last_offset), (3, 4));
@@ -22,16 +25,29 @@ fn append_assigns_offsets_and_reads_return_stored_bytes() -> anyhow::Result<()> 
     assert_eq!(records.first().map(|r| r.offset), Some(0));
     assert_eq!(records.len(), 5);
     // max_offset (the high watermark) hides batches not wholly below it.
-    assert!(decode(&log.read(0, 1 << 20, 3)?)?.iter().all(|r| r.offset < 3));
+    assert!(
+        decode(&log.read(0, 1 << 20, 3)?)?
+            .iter()
+            .all(|r| r.offset < 3)
+    );
     assert!(log.read(5, 100, i64::MAX)?.is_empty());
-    assert!(matches!(log.read(6, 100, i64::MAX), Err(Error::OffsetOutOfRange { offset: 6, .. })));
+    assert!(matches!(
+        log.read(6, 100, i64::MAX),
+        Err(Error::OffsetOutOfRange { offset: 6, .. })
+    ));
     Ok(())
 }
 
 #[test]
 fn a_first_batch_larger_than_max_bytes_is_returned_whole() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut log = new_log(dir.path(), LogConfig { segment_bytes: 1 << 20, ..small_config() })?;
+    let mut log = new_log(
+        dir.path(),
+        LogConfig {
+            segment_bytes: 1 << 20,
+            ..small_config()
+        },
+    )?;
     let mut big = filler(10, 200, 0);
     log.append(&mut big, 0, 0)?;
     log.append(&mut filler(1, 10, 0), 0, 0)?;
@@ -49,11 +65,20 @@ fn bad_batches_are_rejected_before_touching_the_file() -> anyhow::Result<()> {
     corrupt[last] ^= 0xff;
     let mut both = good.clone();
     both.extend_from_slice(&corrupt);
-    assert!(matches!(log.append(&mut both, 0, 0), Err(Error::InvalidBatch(fjord_record::Error::CrcMismatch { .. }))));
+    assert!(matches!(
+        log.append(&mut both, 0, 0),
+        Err(Error::InvalidBatch(fjord_record::Error::CrcMismatch { .. }))
+    ));
     let mut torn = good[..good.len() - 3].to_vec();
-    assert!(matches!(log.append(&mut torn, 0, 0), Err(Error::InvalidBatch(fjord_record::Error::Truncated { .. }))));
+    assert!(matches!(
+        log.append(&mut torn, 0, 0),
+        Err(Error::InvalidBatch(fjord_record::Error::Truncated { .. }))
+    ));
     let mut huge = filler(1, 2_000_000, 0);
-    assert!(matches!(log.append(&mut huge, 0, 0), Err(Error::BatchTooLarge { .. })));
+    assert!(matches!(
+        log.append(&mut huge, 0, 0),
+        Err(Error::BatchTooLarge { .. })
+    ));
     assert!(matches!(log.append(&mut [], 0, 0), Err(Error::EmptyAppend)));
     assert_eq!((log.log_end_offset(), log.size_bytes()), (0, 0));
     log.append(&mut good, 0, 0)?;
@@ -64,7 +89,13 @@ fn bad_batches_are_rejected_before_touching_the_file() -> anyhow::Result<()> {
 #[test]
 fn segments_roll_by_size_and_age() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut log = new_log(dir.path(), LogConfig { segment_ms: 1_000, ..small_config() })?;
+    let mut log = new_log(
+        dir.path(),
+        LogConfig {
+            segment_ms: 1_000,
+            ..small_config()
+        },
+    )?;
     for _ in 0..10 {
         log.append(&mut filler(2, 200, 0), 0, 0)?;
     }
@@ -90,7 +121,15 @@ fn offsets_for_timestamps_find_the_first_record_at_or_after() -> anyhow::Result<
         let records: Vec<_> = ts.iter().map(|t| (None, Some(&b"v"[..]), *t)).collect();
         log.append(&mut batch(&records, Compression::Gzip), 0, 0)?;
     }
-    for (target, offset) in [(0, 0), (1_000, 0), (1_003, 1), (1_005, 1), (1_006, 2), (1_255, 51), (1_495, 99)] {
+    for (target, offset) in [
+        (0, 0),
+        (1_000, 0),
+        (1_003, 1),
+        (1_005, 1),
+        (1_006, 2),
+        (1_255, 51),
+        (1_495, 99),
+    ] {
         let found = log.offset_for_timestamp(target)?.map(|f| f.offset);
         assert_eq!(found, Some(offset), "timestamp {target}");
     }
@@ -101,7 +140,10 @@ fn offsets_for_timestamps_find_the_first_record_at_or_after() -> anyhow::Result<
 #[test]
 fn log_append_time_is_stamped_and_checksummed() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = LogConfig { message_timestamp_type: TimestampType::LogAppendTime, ..small_config() };
+    let config = LogConfig {
+        message_timestamp_type: TimestampType::LogAppendTime,
+        ..small_config()
+    };
     let mut log = new_log(dir.path(), config)?;
     let info = log.append(&mut filler(2, 5, 1), 0, 777)?;
     assert_eq!(info.log_append_time_ms, 777);
@@ -109,7 +151,10 @@ fn log_append_time_is_stamped_and_checksummed() -> anyhow::Result<()> {
     let batch = fjord_record::batches(&bytes).next().expect("a batch")?;
     batch.verify_crc()?;
     assert_eq!(batch.header.max_timestamp, 777);
-    assert_eq!(batch.header.attributes.timestamp_type(), TimestampType::LogAppendTime);
+    assert_eq!(
+        batch.header.attributes.timestamp_type(),
+        TimestampType::LogAppendTime
+    );
     Ok(())
 }
 
@@ -120,12 +165,25 @@ fn leader_epochs_are_recorded_and_stale_ones_refused() -> anyhow::Result<()> {
     log.append(&mut filler(2, 5, 0), 0, 0)?;
     log.append(&mut filler(3, 5, 0), 2, 0)?;
     log.append(&mut filler(1, 5, 0), 2, 0)?;
-    assert!(matches!(log.append(&mut filler(1, 5, 0), 1, 0), Err(Error::StaleLeaderEpoch { leader_epoch: 1, latest_epoch: 2 })));
+    assert!(matches!(
+        log.append(&mut filler(1, 5, 0), 1, 0),
+        Err(Error::StaleLeaderEpoch {
+            leader_epoch: 1,
+            latest_epoch: 2
+        })
+    ));
     assert_eq!(log.end_offset_for_epoch(0), Some((0, 2)));
     assert_eq!(log.end_offset_for_epoch(1), Some((0, 2)));
     assert_eq!(log.end_offset_for_epoch(2), Some((2, 6)));
     let bytes = log.read(2, 1 << 20, i64::MAX)?;
-    assert_eq!(fjord_record::batches(&bytes).next().expect("a batch")?.header.partition_leader_epoch, 2);
+    assert_eq!(
+        fjord_record::batches(&bytes)
+            .next()
+            .expect("a batch")?
+            .header
+            .partition_leader_epoch,
+        2
+    );
     let epochs = log.leader_epochs().to_vec();
     log.close()?;
     let (log, _) = Log::open(dir.path(), small_config(), pool(), Recovery::Full, 0)?;
@@ -141,7 +199,11 @@ trait TruncateCheck {
 impl TruncateCheck for Log {
     fn truncate_epochs_for_test_only_via_truncate(mut self) -> anyhow::Result<()> {
         self.truncate_to(3)?;
-        assert_eq!(self.log_end_offset(), 2, "the batch holding offset 3 goes whole");
+        assert_eq!(
+            self.log_end_offset(),
+            2,
+            "the batch holding offset 3 goes whole"
+        );
         assert_eq!(self.end_offset_for_epoch(2), Some((0, 2)));
         Ok(())
     }
@@ -150,15 +212,25 @@ impl TruncateCheck for Log {
 #[test]
 fn delete_records_and_retention_move_the_log_start_offset() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = LogConfig { retention_bytes: Some(3_000), retention_ms: Some(10_000), ..small_config() };
+    let config = LogConfig {
+        retention_bytes: Some(3_000),
+        retention_ms: Some(10_000),
+        ..small_config()
+    };
     let mut log = new_log(dir.path(), config)?;
     for i in 0..20 {
         log.append(&mut filler(2, 200, i * 1_000), 0, 0)?;
     }
     log.set_high_watermark(log.log_end_offset());
-    assert!(matches!(log.delete_records(41), Err(Error::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.delete_records(41),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
     assert_eq!(log.delete_records(5)?, 5);
-    assert!(matches!(log.read(4, 100, i64::MAX), Err(Error::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(4, 100, i64::MAX),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
     assert_eq!(read_all(&log)?.first().map(|r| r.offset), Some(5));
     let before = log.size_bytes();
     let outcome = log.apply_retention(0)?;
@@ -177,7 +249,10 @@ fn delete_records_and_retention_move_the_log_start_offset() -> anyhow::Result<()
 fn store_restarts_cleanly_and_after_a_crash() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let tp = TopicPartition::new("orders", 3);
-    let config = LogConfig { flush: FlushPolicy::EveryBatch, ..small_config() };
+    let config = LogConfig {
+        flush: FlushPolicy::EveryBatch,
+        ..small_config()
+    };
     let store = Store::open(dir.path())?;
     let mut log = store.create_log(&tp, config.clone(), 0)?;
     for _ in 0..10 {
@@ -214,7 +289,13 @@ fn configs_parse_by_kafka_name() -> anyhow::Result<()> {
     assert!(config.cleanup_policy.compact && config.cleanup_policy.delete);
     assert_eq!(config.retention_ms, None);
     assert_eq!(config.flush, FlushPolicy::EveryBatch);
-    assert!(matches!(config.set("segment.bytes", "12"), Err(Error::InvalidConfig { .. })));
-    assert!(matches!(config.set("retention.mss", "1"), Err(Error::InvalidConfig { .. })));
+    assert!(matches!(
+        config.set("segment.bytes", "12"),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        config.set("retention.mss", "1"),
+        Err(Error::InvalidConfig { .. })
+    ));
     Ok(())
 }

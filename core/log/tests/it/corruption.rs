@@ -85,7 +85,10 @@ fn a_torn_tail_is_truncated() -> anyhow::Result<()> {
     let records = written_log(dir.path())?;
     let active = files(dir.path(), "log")?.pop().expect("segments");
     let len = std::fs::metadata(&active)?.len();
-    std::fs::OpenOptions::new().write(true).open(&active)?.set_len(len - 100)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&active)?
+        .set_len(len - 100)?;
     let (log, report) = reopen(dir.path(), Recovery::Full)?;
     assert!(report.truncated.is_some());
     assert_eq!(read_all(&log)?, records[..records.len() - 2]);
@@ -130,7 +133,11 @@ fn deleted_or_garbage_indexes_are_rebuilt_or_bypassed() -> anyhow::Result<()> {
     assert_eq!(read_all(&log)?, records);
     for record in records.iter().step_by(7) {
         let bytes = log.read(record.offset, 1, i64::MAX)?;
-        assert!(crate::support::decode(&bytes)?.iter().any(|r| r == record), "offset {}", record.offset);
+        assert!(
+            crate::support::decode(&bytes)?.iter().any(|r| r == record),
+            "offset {}",
+            record.offset
+        );
     }
     Ok(())
 }
@@ -139,8 +146,14 @@ fn deleted_or_garbage_indexes_are_rebuilt_or_bypassed() -> anyhow::Result<()> {
 fn a_garbage_checkpoint_means_full_recovery_not_data_loss() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let records = written_log(dir.path())?;
-    std::fs::write(dir.path().join("fjord.checkpoint"), b"fjord-log-checkpoint v1\nlog_start_offset 99\n")?;
-    std::fs::write(dir.path().join("leader-epoch-checkpoint"), b"\xff\xfe garbage")?;
+    std::fs::write(
+        dir.path().join("fjord.checkpoint"),
+        b"fjord-log-checkpoint v1\nlog_start_offset 99\n",
+    )?;
+    std::fs::write(
+        dir.path().join("leader-epoch-checkpoint"),
+        b"\xff\xfe garbage",
+    )?;
     let (log, report) = reopen(dir.path(), Recovery::Full)?;
     assert!(report.recovered_segments > 1, "{report:?}");
     assert_eq!(log.log_start_offset(), 0);

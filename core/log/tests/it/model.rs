@@ -11,13 +11,25 @@ use crate::support::{Rec, batch, decode, pool, read_all};
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { records: Vec<(u8, Option<u16>)>, codec: Compression },
-    Read { at: u16, max_bytes: u16 },
-    Truncate { at: u16 },
-    DeleteRecords { at: u16 },
+    Append {
+        records: Vec<(u8, Option<u16>)>,
+        codec: Compression,
+    },
+    Read {
+        at: u16,
+        max_bytes: u16,
+    },
+    Truncate {
+        at: u16,
+    },
+    DeleteRecords {
+        at: u16,
+    },
     Retention,
     Compact,
-    Restart { clean: bool },
+    Restart {
+        clean: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -51,13 +63,20 @@ struct Model {
 }
 
 fn pick(at: u16, low: i64, high: i64) -> i64 {
-    if high <= low { low } else { low + i64::from(at) % (high - low + 1) }
+    if high <= low {
+        low
+    } else {
+        low + i64::from(at) % (high - low + 1)
+    }
 }
 
 fn run(ops: Vec<Op>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = Log::create(dir.path(), config(), pool(), 0)?;
-    let mut model = Model { records: BTreeMap::new(), batches: Vec::new() };
+    let mut model = Model {
+        records: BTreeMap::new(),
+        batches: Vec::new(),
+    };
     let mut timestamp = 1_000i64;
     for op in ops {
         match op {
@@ -66,12 +85,23 @@ fn run(ops: Vec<Op>) -> anyhow::Result<()> {
                     .iter()
                     .map(|(k, v)| (vec![b'k', *k], v.map(|len| vec![*k; usize::from(len)])))
                     .collect();
-                let encoded: Vec<_> = values.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref(), timestamp)).collect();
+                let encoded: Vec<_> = values
+                    .iter()
+                    .map(|(k, v)| (Some(k.as_slice()), v.as_deref(), timestamp))
+                    .collect();
                 let info = log.append(&mut batch(&encoded, codec), 0, timestamp)?;
                 anyhow::ensure!(info.base_offset == log.log_end_offset() - values.len() as i64);
                 for (i, (key, value)) in values.into_iter().enumerate() {
                     let offset = info.base_offset + i as i64;
-                    model.records.insert(offset, Rec { offset, timestamp, key: Some(key), value });
+                    model.records.insert(
+                        offset,
+                        Rec {
+                            offset,
+                            timestamp,
+                            key: Some(key),
+                            value,
+                        },
+                    );
                 }
                 model.batches.push((info.base_offset, info.last_offset));
                 log.set_high_watermark(log.log_end_offset());
@@ -82,7 +112,12 @@ fn run(ops: Vec<Op>) -> anyhow::Result<()> {
                 let bytes = log.read(offset, usize::from(max_bytes), i64::MAX)?;
                 let got = decode(&bytes)?;
                 let got: Vec<&Rec> = got.iter().filter(|r| r.offset >= offset).collect();
-                let want: Vec<&Rec> = model.records.range(offset..).map(|(_, r)| r).take(got.len()).collect();
+                let want: Vec<&Rec> = model
+                    .records
+                    .range(offset..)
+                    .map(|(_, r)| r)
+                    .take(got.len())
+                    .collect();
                 anyhow::ensure!(got == want, "read at {offset}: {got:?} vs {want:?}");
                 // A compacted batch may hold only records below `offset`; a consumer then
                 // moves past its last offset. But data that exists is never an empty read.
@@ -95,7 +130,11 @@ fn run(ops: Vec<Op>) -> anyhow::Result<()> {
                 model.batches.retain(|(_, last)| *last < offset);
                 let end = model.batches.last().map_or(0, |(_, last)| last + 1);
                 model.records.retain(|o, _| *o < end);
-                anyhow::ensure!(log.log_end_offset() <= offset.max(log.log_start_offset()), "end {} after truncating to {offset}", log.log_end_offset());
+                anyhow::ensure!(
+                    log.log_end_offset() <= offset.max(log.log_start_offset()),
+                    "end {} after truncating to {offset}",
+                    log.log_end_offset()
+                );
             }
             Op::DeleteRecords { at } => {
                 let offset = pick(at, log.log_start_offset(), log.high_watermark());
@@ -121,8 +160,12 @@ fn run(ops: Vec<Op>) -> anyhow::Result<()> {
                     drop(log);
                     Recovery::Full
                 };
-                let (reopened, report) = Log::open(dir.path(), config(), pool(), recovery, timestamp)?;
-                anyhow::ensure!(report.truncated.is_none(), "a restart without damage truncated: {report:?}");
+                let (reopened, report) =
+                    Log::open(dir.path(), config(), pool(), recovery, timestamp)?;
+                anyhow::ensure!(
+                    report.truncated.is_none(),
+                    "a restart without damage truncated: {report:?}"
+                );
                 log = reopened;
                 log.set_high_watermark(log.log_end_offset());
             }
@@ -131,7 +174,10 @@ fn run(ops: Vec<Op>) -> anyhow::Result<()> {
         model.records.retain(|o, _| *o >= start);
         let all = read_all(&log)?;
         let expected: Vec<Rec> = model.records.values().cloned().collect();
-        anyhow::ensure!(all == expected, "log differs from the model\n log:   {all:?}\n model: {expected:?}");
+        anyhow::ensure!(
+            all == expected,
+            "log differs from the model\n log:   {all:?}\n model: {expected:?}"
+        );
     }
     Ok(())
 }
@@ -141,14 +187,20 @@ fn run(ops: Vec<Op>) -> anyhow::Result<()> {
 fn check_compacted(log: &Log, model: &Model) -> anyhow::Result<()> {
     let left: BTreeMap<i64, Rec> = read_all(log)?.into_iter().map(|r| (r.offset, r)).collect();
     for (offset, record) in &left {
-        anyhow::ensure!(model.records.get(offset) == Some(record), "compaction changed offset {offset}");
+        anyhow::ensure!(
+            model.records.get(offset) == Some(record),
+            "compaction changed offset {offset}"
+        );
     }
     let mut latest: BTreeMap<&Option<Vec<u8>>, i64> = BTreeMap::new();
     for record in model.records.values() {
         latest.insert(&record.key, record.offset);
     }
     for offset in latest.values() {
-        anyhow::ensure!(left.contains_key(offset), "latest record at {offset} was compacted away");
+        anyhow::ensure!(
+            left.contains_key(offset),
+            "latest record at {offset} was compacted away"
+        );
     }
     Ok(())
 }

@@ -9,7 +9,12 @@ fn many_logs_share_a_capped_pool_of_files() -> anyhow::Result<()> {
     let pool = FilePool::new(16);
     let mut logs = Vec::new();
     for i in 0..2_000 {
-        let mut log = Log::create(&dir.path().join(format!("t-{i}")), small_config(), pool.clone(), 0)?;
+        let mut log = Log::create(
+            &dir.path().join(format!("t-{i}")),
+            small_config(),
+            pool.clone(),
+            0,
+        )?;
         log.append(&mut filler(1, 8, 0), 0, 0)?;
         logs.push(log);
         assert!(pool.open_files() <= 16);

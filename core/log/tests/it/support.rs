@@ -11,12 +11,20 @@ pub(crate) struct Rec {
     pub(crate) value: Option<Vec<u8>>,
 }
 
-/// Encodes one batch of (key, value, timestamp) records.
-pub(crate) fn batch(records: &[(Option<&[u8]>, Option<&[u8]>, i64)], codec: Compression) -> Vec<u8> {
+/// A record to encode: key, value, timestamp.
+pub(crate) type Spec<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+
+/// Encodes one batch of records.
+pub(crate) fn batch(records: &[Spec<'_>], codec: Compression) -> Vec<u8> {
     let mut builder = BatchBuilder::new(codec);
     for (key, value, timestamp_ms) in records {
         builder
-            .push(&NewRecord { timestamp_ms: *timestamp_ms, key: *key, value: *value, headers: &[] })
+            .push(&NewRecord {
+                timestamp_ms: *timestamp_ms,
+                key: *key,
+                value: *value,
+                headers: &[],
+            })
             .expect("test batches are small");
     }
     builder.build().expect("test batches are small")
@@ -26,7 +34,10 @@ pub(crate) fn batch(records: &[(Option<&[u8]>, Option<&[u8]>, i64)], codec: Comp
 pub(crate) fn filler(count: usize, value_bytes: usize, timestamp_ms: i64) -> Vec<u8> {
     let value = vec![b'x'; value_bytes];
     let keys: Vec<Vec<u8>> = (0..count).map(|i| format!("k{i}").into_bytes()).collect();
-    let records: Vec<_> = keys.iter().map(|k| (Some(k.as_slice()), Some(value.as_slice()), timestamp_ms)).collect();
+    let records: Vec<_> = keys
+        .iter()
+        .map(|k| (Some(k.as_slice()), Some(value.as_slice()), timestamp_ms))
+        .collect();
     batch(&records, Compression::None)
 }
 
@@ -81,7 +92,11 @@ pub(crate) fn small_config() -> LogConfig {
 }
 
 pub(crate) fn compact_config() -> LogConfig {
-    LogConfig { cleanup_policy: CleanupPolicy::COMPACT, delete_retention_ms: 1_000, ..small_config() }
+    LogConfig {
+        cleanup_policy: CleanupPolicy::COMPACT,
+        delete_retention_ms: 1_000,
+        ..small_config()
+    }
 }
 
 pub(crate) fn new_log(dir: &std::path::Path, config: LogConfig) -> anyhow::Result<Log> {

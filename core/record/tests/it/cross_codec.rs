@@ -26,7 +26,10 @@ fn batches_from_kafka_protocol_validate_here() -> anyhow::Result<()> {
         let records: Vec<KpRecord> = (0..50)
             .map(|i| {
                 let mut headers = IndexMap::new();
-                headers.insert(StrBytes::from_static_str("trace"), Some(Bytes::from(format!("t{i}"))));
+                headers.insert(
+                    StrBytes::from_static_str("trace"),
+                    Some(Bytes::from(format!("t{i}"))),
+                );
                 KpRecord {
                     transactional: false,
                     control: false,
@@ -45,7 +48,14 @@ fn batches_from_kafka_protocol_validate_here() -> anyhow::Result<()> {
             })
             .collect();
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: kp(codec) })?;
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: kp(codec),
+            },
+        )?;
         let batch = batches(&buf).next().expect("one batch")?;
         validate_batch(&batch, 1 << 24)?;
         assert_eq!(batch.compression()?, codec);
@@ -55,7 +65,10 @@ fn batches_from_kafka_protocol_validate_here() -> anyhow::Result<()> {
             let record = record?;
             assert_eq!(record.key, want.key.as_deref());
             assert_eq!(record.value, want.value.as_deref());
-            assert_eq!(batch.header.base_timestamp + record.timestamp_delta, want.timestamp);
+            assert_eq!(
+                batch.header.base_timestamp + record.timestamp_delta,
+                want.timestamp
+            );
             let header = record.headers().next().expect("one header");
             assert_eq!(header.key, b"trace");
         }

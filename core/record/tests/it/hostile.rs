@@ -65,20 +65,38 @@ fn torn_tail_is_reported_where_good_data_ends() {
 fn old_magic_and_bad_lengths_are_typed_errors() {
     let mut bytes = one_batch(Compression::None);
     bytes[16] = 1;
-    assert!(matches!(batches(&bytes).next(), Some(Err(Error::UnsupportedMagic { magic: 1, .. }))));
+    assert!(matches!(
+        batches(&bytes).next(),
+        Some(Err(Error::UnsupportedMagic { magic: 1, .. }))
+    ));
     let mut bytes = one_batch(Compression::None);
     bytes[8..12].copy_from_slice(&(-5i32).to_be_bytes());
-    assert!(matches!(batches(&bytes).next(), Some(Err(Error::InvalidLength { .. }))));
+    assert!(matches!(
+        batches(&bytes).next(),
+        Some(Err(Error::InvalidLength { .. }))
+    ));
 }
 
 #[test]
 fn decompression_bomb_is_refused() -> anyhow::Result<()> {
     let mut builder = BatchBuilder::new(Compression::Zstd);
     let zeros = vec![0u8; 4 << 20];
-    builder.push(&NewRecord { timestamp_ms: 0, key: None, value: Some(&zeros), headers: &[] })?;
+    builder.push(&NewRecord {
+        timestamp_ms: 0,
+        key: None,
+        value: Some(&zeros),
+        headers: &[],
+    })?;
     let bytes = builder.build()?;
-    assert!(bytes.len() < 64 * 1024, "zeros compress well: {}", bytes.len());
+    assert!(
+        bytes.len() < 64 * 1024,
+        "zeros compress well: {}",
+        bytes.len()
+    );
     let batch = batches(&bytes).next().expect("one batch")?;
-    assert!(matches!(validate_batch(&batch, 1 << 20), Err(Error::DecompressedTooLarge { .. })));
+    assert!(matches!(
+        validate_batch(&batch, 1 << 20),
+        Err(Error::DecompressedTooLarge { .. })
+    ));
     Ok(())
 }

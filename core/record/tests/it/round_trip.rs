@@ -100,7 +100,9 @@ fn rebuild_keeps_offsets_and_drops_records() -> anyhow::Result<()> {
         assert_eq!(again.header.records_count, 4);
         assert_eq!(again.header.partition_leader_epoch, 3);
         let bytes = again.decompressed_record_bytes(1 << 20)?;
-        let deltas: Vec<i32> = Records::new(&bytes).map(|r| r.map(|r| r.offset_delta)).collect::<Result<_, _>>()?;
+        let deltas: Vec<i32> = Records::new(&bytes)
+            .map(|r| r.map(|r| r.offset_delta))
+            .collect::<Result<_, _>>()?;
         assert_eq!(deltas, [0, 3, 6, 9]);
     }
     Ok(())
