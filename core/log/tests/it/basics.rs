@@ -186,27 +186,17 @@ fn leader_epochs_are_recorded_and_stale_ones_refused() -> anyhow::Result<()> {
     );
     let epochs = log.leader_epochs().to_vec();
     log.close()?;
-    let (log, _) = Log::open(dir.path(), small_config(), pool(), Recovery::Full, 0)?;
+    let (mut log, _) = Log::open(dir.path(), small_config(), pool(), Recovery::Full, 0)?;
     assert_eq!(log.leader_epochs(), &epochs[..]);
-    log.truncate_epochs_for_test_only_via_truncate()?;
+    // Truncation drops the epochs that started past the new end.
+    log.truncate_to(3)?;
+    assert_eq!(
+        log.log_end_offset(),
+        2,
+        "the batch holding offset 3 goes whole"
+    );
+    assert_eq!(log.end_offset_for_epoch(2), Some((0, 2)));
     Ok(())
-}
-
-trait TruncateCheck {
-    fn truncate_epochs_for_test_only_via_truncate(self) -> anyhow::Result<()>;
-}
-
-impl TruncateCheck for Log {
-    fn truncate_epochs_for_test_only_via_truncate(mut self) -> anyhow::Result<()> {
-        self.truncate_to(3)?;
-        assert_eq!(
-            self.log_end_offset(),
-            2,
-            "the batch holding offset 3 goes whole"
-        );
-        assert_eq!(self.end_offset_for_epoch(2), Some((0, 2)));
-        Ok(())
-    }
 }
 
 #[test]
