@@ -3,7 +3,12 @@
 //!
 //! - Append of 1 KiB records in 16 KiB and 1 MiB batches, flush by the OS and fsync every
 //!   batch, against plain `write` of the same sizes (plus `fdatasync` per write when syncing).
-//! - Sequential read of the log against a raw sequential read of the same files.
+//! - Sequential read of the log against a raw sequential read of the same files: the first
+//!   pass after opening (every CRC checked), then later passes with a new buffer per read
+//!   (`Log::read`) and with one reused buffer (`Log::read_into`, the broker's path).
+//!
+//! Each figure is the median of three interleaved runs; `sync(1)` runs before each append
+//! run so no run pays for the previous one's write-back.
 //! - Resident memory of 10,000 open idle partitions.
 //!
 //! `FJORD_BENCH_MIB` sets the volume per run (default 256; the fsync runs of 16 KiB batches
@@ -45,29 +50,51 @@ fn main() -> anyhow::Result<()> {
                 volume_mib
             } << 20;
             let batches = volume / batch_bytes;
-            let dir = root
-                .path()
-                .join(format!("append-{flush_name}-{batch_bytes}"));
-            let (fjord, written) = append_log(&dir, flush, batch_bytes, batches)?;
-            let raw = raw_write(
-                &root.path().join("raw.bin"),
-                written / batches,
-                batches,
-                flush == FlushPolicy::EveryBatch,
-            )?;
+            let (mut fjord, mut raw, mut written) = (Vec::new(), Vec::new(), 0);
+            // Interleaved repetitions, median of each: this disk's throughput drifts.
+            for round in 0..REPEATS {
+                let dir = root
+                    .path()
+                    .join(format!("append-{flush_name}-{batch_bytes}-{round}"));
+                let raw_path = root.path().join("raw.bin");
+                let sync_each = flush == FlushPolicy::EveryBatch;
+                // Each run starts with no dirty pages of the one before it to write back.
+                sync_all()?;
+                let (elapsed, bytes) = append_log(&dir, flush, batch_bytes, batches)?;
+                fjord.push(elapsed);
+                written = bytes;
+                sync_all()?;
+                raw.push(raw_write(&raw_path, batch_bytes, batches, sync_each)?);
+                if round > 0 || flush != FlushPolicy::Os || batch_bytes < 1 << 20 {
+                    std::fs::remove_dir_all(&dir)?;
+                }
+            }
             let label = format!("{} KiB batches, flush {flush_name}", batch_bytes / 1024);
-            print_row(&label, written, fjord, raw);
+            print_row(&label, written, median(fjord), median(raw));
         }
     }
     println!();
-    let dir = root.path().join(format!("append-os-{}", 1024 * 1024));
-    let (fjord, raw, bytes) = read_log(&dir)?;
+    let dir = root.path().join(format!("append-os-{}-0", 1024 * 1024));
     println!(
         "{:<34} {:>12} {:>12} {:>7}",
-        "read (page cache)", "fjord MB/s", "raw MB/s", "ratio"
+        "read 1 MiB at a time (page cache)", "fjord MB/s", "raw MB/s", "ratio"
     );
-    print_row("1 MiB reads, CRC checked", bytes, fjord, raw);
+    read_log(&dir)?;
     Ok(())
+}
+
+const REPEATS: usize = 3;
+
+/// `sync(1)`: writes back every dirty page on the machine.
+fn sync_all() -> anyhow::Result<()> {
+    let status = std::process::Command::new("sync").status()?;
+    anyhow::ensure!(status.success(), "sync failed: {status}");
+    Ok(())
+}
+
+fn median(mut durations: Vec<Duration>) -> Duration {
+    durations.sort();
+    durations[durations.len() / 2]
 }
 
 fn print_row(label: &str, bytes: usize, fjord: Duration, raw: Duration) {
@@ -156,58 +183,112 @@ fn raw_write(
     Ok(elapsed)
 }
 
-fn read_log(dir: &Path) -> anyhow::Result<(Duration, Duration, usize)> {
-    let (log, _) = Log::open(
-        dir,
-        LogConfig {
-            retention_ms: None,
-            ..LogConfig::default()
-        },
-        FilePool::new(64),
-        fjord_log::Recovery::Trusted,
-        0,
-    )?;
-    let read_pass = |log: &Log| -> anyhow::Result<usize> {
-        let (mut offset, mut bytes) = (log.log_start_offset(), 0);
-        while offset < log.log_end_offset() {
-            let chunk = log.read(offset, 1 << 20, i64::MAX)?;
-            let mut last = offset;
-            for batch in fjord_record::batches(&chunk) {
-                last = batch?.header.next_offset();
+/// How a read pass hands out the batches.
+#[derive(Clone, Copy)]
+enum ReadMode {
+    /// `Log::read`: a new buffer per read.
+    Fresh,
+    /// `Log::read_into` one reused buffer, as the broker does.
+    Reused,
+}
+
+fn read_pass(log: &Log, mode: ReadMode) -> anyhow::Result<usize> {
+    let (mut offset, mut bytes) = (log.log_start_offset(), 0);
+    let mut buffer = Vec::with_capacity(1 << 20);
+    while offset < log.log_end_offset() {
+        let chunk = match mode {
+            ReadMode::Fresh => {
+                buffer = log.read(offset, 1 << 20, i64::MAX)?.into();
+                &buffer[..]
             }
-            bytes += chunk.len();
-            offset = last;
+            ReadMode::Reused => {
+                buffer.clear();
+                log.read_into(offset, 1 << 20, i64::MAX, &mut buffer)?;
+                &buffer[..]
+            }
+        };
+        let mut last = offset;
+        for batch in fjord_record::batches(chunk) {
+            last = batch?.header.next_offset();
         }
-        Ok(bytes)
-    };
-    read_pass(&log)?; // warm the page cache for both contenders
-    let start = Instant::now();
-    let bytes = read_pass(&log)?;
-    let fjord = start.elapsed();
-    let mut files: Vec<_> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    files.retain(|p| p.extension().is_some_and(|e| e == "log"));
-    let start = Instant::now();
+        bytes += chunk.len();
+        offset = last;
+    }
+    Ok(bytes)
+}
+
+fn raw_read_pass(files: &[std::path::PathBuf]) -> anyhow::Result<usize> {
     let mut buffer = vec![0u8; 1 << 20];
-    let mut raw_bytes = 0;
-    for path in &files {
+    let mut bytes = 0;
+    for path in files {
         let mut file = File::open(path)?;
         loop {
             let n = file.read(&mut buffer)?;
             if n == 0 {
                 break;
             }
-            raw_bytes += n;
+            bytes += n;
             std::hint::black_box(&buffer[..n]);
         }
     }
-    let raw = start.elapsed();
-    anyhow::ensure!(
-        raw_bytes == bytes,
-        "read {bytes} bytes through the log, {raw_bytes} raw"
-    );
-    Ok((fjord, raw, bytes))
+    Ok(bytes)
+}
+
+/// Reads the log the way a consumer does, beside a raw read of its files. The first pass
+/// after opening checks every CRC; later passes read batches already verified.
+fn read_log(dir: &Path) -> anyhow::Result<()> {
+    let open = || {
+        Log::open(
+            dir,
+            LogConfig {
+                retention_ms: None,
+                ..LogConfig::default()
+            },
+            FilePool::new(64),
+            fjord_log::Recovery::Trusted,
+            0,
+        )
+        .map(|(log, _)| log)
+    };
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "log"));
+    let bytes = raw_read_pass(&files)?; // warm the page cache for both contenders
+    let timed = |f: &mut dyn FnMut() -> anyhow::Result<usize>| -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let read = f()?;
+        anyhow::ensure!(read == bytes, "read {read} bytes, the files hold {bytes}");
+        Ok(start.elapsed())
+    };
+    let rows: [(&str, ReadMode, bool); 3] = [
+        ("first pass after open, CRC checked", ReadMode::Fresh, true),
+        ("again, new buffer per read", ReadMode::Fresh, false),
+        ("again, reused buffer", ReadMode::Reused, false),
+    ];
+    let (mut fjord, mut raw) = (vec![Vec::new(); rows.len()], vec![Vec::new(); rows.len()]);
+    for _ in 0..REPEATS {
+        let mut log = None;
+        for (i, &(_, mode, reopen)) in rows.iter().enumerate() {
+            if reopen || log.is_none() {
+                log = Some(open()?);
+            }
+            let log = log
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("log not open"))?;
+            fjord[i].push(timed(&mut || read_pass(log, mode))?);
+            raw[i].push(timed(&mut || raw_read_pass(&files))?);
+        }
+    }
+    for (i, (label, _, _)) in rows.iter().enumerate() {
+        print_row(
+            label,
+            bytes,
+            median(std::mem::take(&mut fjord[i])),
+            median(std::mem::take(&mut raw[i])),
+        );
+    }
+    Ok(())
 }
 
 fn idle_partitions(root: &Path) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //!
 //! A [`Log`] holds one partition. It stores batches exactly as producers sent them (format
 //! v2, checked by `fjord-record`), assigning only the base offset, the leader epoch and, if
-//! the topic asks, the log-append time. Reads hand back the stored bytes, CRC-checked, never
+//! the topic asks, the log-append time. Reads hand back the stored bytes, CRC-checked once, never
 //! re-encoded. A [`Store`] is the data directory of many logs: it shares one [`FilePool`]
 //! that caps open files, and owns the clean-shutdown marker.
 //!
@@ -63,10 +63,14 @@
 //! 5. Truncate the epoch cache to the new log end offset, sync, write the checkpoint.
 //!
 //! Trusted segments still have their indexes checked (whole entries, ordered, the last entry
-//! pointing at a batch with the offset it claims) and rebuilt if not. Every read checks
-//! each batch's CRC and offsets before returning it, and index entries are verified against
-//! the batch they point at, so damage in an old segment is reported as
-//! [`Error::Corrupt`] with the file and byte position, never served as data.
+//! pointing at a batch with the offset it claims) and rebuilt if not. Every read checks each
+//! batch's length, magic and offsets, and its CRC unless the batch was verified since the log
+//! was opened: each segment keeps a verified watermark, below which every batch was checked
+//! at append (before it was written), by recovery, or by an earlier read. So each byte on
+//! disk is CRC-checked once per process before it is served, and steady-state reads cost a
+//! copy, not a checksum. Index entries are verified against the batch they point at. Damage
+//! in an old segment is reported as [`Error::Corrupt`] with the file and byte position,
+//! never served as data.
 //!
 //! # Invariants
 //! - Segments are contiguous and ordered: each starts at or after the end of the previous.

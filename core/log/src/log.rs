@@ -135,8 +135,7 @@ impl Log {
             if report.truncated.is_some()
                 || next_base.is_some_and(|next| next <= self.log_start_offset)
             {
-                Segment::open_for_recovery(&dir, &self.pool, base, now_ms)?
-                    .delete(&dir, &self.pool)?;
+                Segment::delete_files(&dir, base)?;
                 report.deleted_segments += 1;
                 continue;
             }
@@ -431,9 +430,24 @@ impl Log {
 
     /// Whole batches starting with the one that holds `offset`: at most `max_bytes` unless the
     /// first batch alone is larger, none at or past `max_offset` (pass the high watermark for
-    /// consumers, `i64::MAX` for everything). Each batch's CRC is checked before it is
-    /// returned; damaged data gives [`Error::Corrupt`], never bytes.
+    /// consumers, `i64::MAX` for everything). Every batch handed out has had its CRC checked
+    /// since this log was opened (at append, at recovery, or here on its first read); damaged
+    /// data gives [`Error::Corrupt`], never bytes.
     pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<Bytes> {
+        let mut out = Vec::new();
+        self.read_into(offset, max_bytes, max_offset, &mut out)?;
+        Ok(Bytes::from(out))
+    }
+
+    /// [`Self::read`] appending to `out`, so a caller can reuse one buffer (or build a
+    /// response around the batches) without a copy. Returns the bytes appended.
+    pub fn read_into(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        out: &mut Vec<u8>,
+    ) -> Result<usize> {
         let log_end_offset = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end_offset {
             return Err(Error::OffsetOutOfRange {
@@ -452,11 +466,13 @@ impl Log {
             if offset >= upper {
                 break;
             }
-            if let Some(found) = segment.find(&self.dir, &self.pool, offset)? {
-                return segment.read(&self.dir, &self.pool, found.position, max_bytes, upper);
+            if let Some(read) =
+                segment.read_offset_into(&self.dir, &self.pool, offset, max_bytes, upper, out)?
+            {
+                return Ok(read);
             }
         }
-        Ok(Bytes::new())
+        Ok(0)
     }
 
     /// ListOffsets by time: the first record at or after `timestamp_ms` (at or after the log

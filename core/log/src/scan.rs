@@ -9,6 +9,9 @@ use fjord_record::{BATCH_OVERHEAD_BYTES, BatchHeader, HEADER_BYTES, MAGIC_V2};
 use crate::limits::BATCH_BYTES_MAX;
 use crate::{Result, error::io};
 
+/// The first refill of a [`Scanner`].
+const CHUNK_BYTES_FIRST: usize = 4096;
+
 /// One batch found by a [`Scanner`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scanned {
@@ -38,7 +41,10 @@ pub(crate) struct Scanner<'a> {
     position: u64,
     end: u64,
     verify_crc: bool,
+    /// Bytes to read on the next refill: starts small (a look-up usually needs one header)
+    /// and doubles up to `chunk_bytes_max` as the scan goes on.
     chunk_bytes: usize,
+    chunk_bytes_max: usize,
     buffer: Vec<u8>,
     buffer_start: u64,
 }
@@ -57,7 +63,8 @@ impl<'a> Scanner<'a> {
             position: range.start,
             end: range.end,
             verify_crc,
-            chunk_bytes,
+            chunk_bytes: CHUNK_BYTES_FIRST.min(chunk_bytes),
+            chunk_bytes_max: chunk_bytes,
             buffer: Vec::new(),
             buffer_start: 0,
         }
@@ -156,10 +163,10 @@ impl<'a> Scanner<'a> {
                 .max(self.chunk_bytes)
                 .min((self.end - at) as usize)
                 .max(len);
-            self.buffer.resize(want, 0);
-            let read = read_up_to(self.file, &mut self.buffer, at).map_err(io(self.path))?;
-            self.buffer.truncate(read);
+            self.buffer.clear();
+            read_appending(self.file, &mut self.buffer, want, at).map_err(io(self.path))?;
             self.buffer_start = at;
+            self.chunk_bytes = (self.chunk_bytes * 2).min(self.chunk_bytes_max);
         }
         let from = (at - self.buffer_start) as usize;
         Ok(self.buffer.get(from..from + len))
@@ -178,6 +185,38 @@ pub(crate) fn read_up_to(file: &File, buffer: &mut [u8], position: u64) -> std::
         }
     }
     Ok(done)
+}
+
+/// Appends up to `len` bytes read at `position` to `out`, stopping early only where the file
+/// ends. Reads straight into the vector's spare capacity: a read of a megabyte costs one copy
+/// from the page cache, not a zero-fill and a copy.
+#[allow(unsafe_code)]
+pub(crate) fn read_appending(
+    file: &File,
+    out: &mut Vec<u8>,
+    len: usize,
+    position: u64,
+) -> std::io::Result<()> {
+    out.reserve(len);
+    let first = out.len();
+    let end = first + len;
+    while out.len() < end {
+        let before = out.len();
+        let spare = &mut out.spare_capacity_mut()[..end - before];
+        match rustix::io::pread(file, spare, position + (before - first) as u64) {
+            Ok(([], _)) => break,
+            Ok((filled, _)) => {
+                let filled_len = filled.len();
+                // SAFETY: `pread` initialised the first `filled_len` bytes of the spare
+                // capacity (rustix hands them back as `&mut [u8]`), and `before + filled_len`
+                // is within the capacity reserved above.
+                unsafe { out.set_len(before + filled_len) };
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn invalid(position: u64, reason: String) -> Step {

@@ -7,8 +7,9 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
 use fjord_record::{BatchHeader, HEADER_BYTES, Records, TimestampType};
 
 use crate::index::{Index, OffsetEntry, Opened, TimeEntry};
@@ -16,7 +17,7 @@ use crate::limits::{
     BATCH_BYTES_MAX, DECOMPRESSED_BYTES_MAX, RECOVERY_CHUNK_BYTES, SCAN_CHUNK_BYTES,
 };
 use crate::pool::{FileId, FilePool};
-use crate::scan::{Scanned, Scanner, Step, read_up_to};
+use crate::scan::{Scanned, Scanner, Step, read_appending, read_up_to};
 use crate::{Error, Result, error::io};
 
 pub(crate) const LOG_SUFFIX: &str = "log";
@@ -46,9 +47,22 @@ pub(crate) struct Segment {
     /// When the `segment.ms` timer started.
     pub(crate) rolling_ms: i64,
     bytes_since_index_entry: u64,
+    /// Every batch below this position has had its CRC checked since the segment was opened
+    /// (appended after validation, recovered, or read once); reads check only what lies past it.
+    verified_bytes: AtomicU64,
+    /// Where the last read ended: (next offset, its position). A consumer reading on from
+    /// there skips the index look-up. Cleared whenever the file's contents change.
+    read_hint: Mutex<Option<ReadHint>>,
     log: FileId,
     offsets: Index<OffsetEntry>,
     times: Index<TimeEntry>,
+}
+
+/// The position of the batch that follows the last one read.
+#[derive(Debug, Clone, Copy)]
+struct ReadHint {
+    next_offset: i64,
+    position: u64,
 }
 
 /// What a full scan of a segment found.
@@ -75,6 +89,8 @@ impl Segment {
             offset_of_max_timestamp: base_offset,
             rolling_ms: now_ms,
             bytes_since_index_entry: 0,
+            verified_bytes: AtomicU64::new(0),
+            read_hint: Mutex::new(None),
             log: pool.register(),
             offsets: Index::create(pool, &file_path(dir, base_offset, INDEX_SUFFIX))?,
             times: Index::create(pool, &file_path(dir, base_offset, TIME_INDEX_SUFFIX))?,
@@ -94,38 +110,55 @@ impl Segment {
         let (mut segment, indexes_whole) = Self::open_files(dir, pool, base_offset, now_ms)?;
         if !indexes_whole || !segment.indexes_usable(dir, pool)? {
             tracing::warn!(dir = %dir.display(), base_offset, "rebuilding damaged or missing index");
-            return segment
-                .recover(dir, pool, index_interval_bytes, &mut |_, _| {})
-                .map(|r| (segment, Some(r)));
+            return Self::reopen_and_recover(dir, pool, base_offset, index_interval_bytes, now_ms);
         }
-        let start = match segment.offsets.last() {
-            Some(entry) => u64::from(entry.position),
-            None => 0,
-        };
-        if let Some(entry) = segment.times.last() {
-            segment.max_timestamp = entry.timestamp;
-            segment.offset_of_max_timestamp = base_offset + i64::from(entry.relative_offset);
+        match segment.scan_tail(dir, pool)? {
+            None => Ok((segment, None)),
+            Some((position, reason)) => {
+                tracing::warn!(dir = %dir.display(), base_offset, position, %reason, "unexpected data in a trusted segment, recovering it");
+                Self::reopen_and_recover(dir, pool, base_offset, index_interval_bytes, now_ms)
+            }
         }
-        let path = file_path(dir, base_offset, LOG_SUFFIX);
-        let file = pool.get(segment.log, &path)?;
-        let file_len = segment.size_bytes;
+    }
+
+    /// Rebuilds the segment's state from its last index entry to the end of the file (header
+    /// reads, no CRC). Returns where and why the tail does not parse, if it does not.
+    fn scan_tail(&mut self, dir: &Path, pool: &FilePool) -> Result<Option<(u64, String)>> {
+        let start = self
+            .offsets
+            .last()
+            .map_or(0, |entry| u64::from(entry.position));
+        if let Some(entry) = self.times.last() {
+            self.max_timestamp = entry.timestamp;
+            self.offset_of_max_timestamp = self.base_offset + i64::from(entry.relative_offset);
+        }
+        let path = file_path(dir, self.base_offset, LOG_SUFFIX);
+        let file = pool.get(self.log, &path)?;
+        let file_len = self.size_bytes;
         // `observe` re-adds each scanned batch from the last indexed position on.
-        segment.size_bytes = start;
+        self.size_bytes = start;
         let mut scanner = Scanner::new(&file, &path, start..file_len, false, SCAN_CHUNK_BYTES);
         loop {
             match scanner.next()? {
-                Step::Batch(batch) => segment.observe(&batch.header, batch.size_bytes),
-                Step::End => return Ok((segment, None)),
-                Step::Invalid { position, reason } => {
-                    tracing::warn!(path = %path.display(), position, %reason, "unexpected data in a trusted segment, recovering it");
-                    drop(file);
-                    let (mut segment, _) = Self::open_files(dir, pool, base_offset, now_ms)?;
-                    let recovered =
-                        segment.recover(dir, pool, index_interval_bytes, &mut |_, _| {})?;
-                    return Ok((segment, Some(recovered)));
-                }
+                Step::Batch(batch) => self.observe(&batch.header, batch.size_bytes),
+                Step::End => return Ok(None),
+                Step::Invalid { position, reason } => return Ok(Some((position, reason))),
             }
         }
+    }
+
+    /// Opens the segment afresh (empty indexes where they are damaged) and runs a full
+    /// [`Self::recover`].
+    fn reopen_and_recover(
+        dir: &Path,
+        pool: &FilePool,
+        base_offset: i64,
+        index_interval_bytes: u64,
+        now_ms: i64,
+    ) -> Result<(Self, Option<Recovered>)> {
+        let (mut segment, _) = Self::open_files(dir, pool, base_offset, now_ms)?;
+        let recovered = segment.recover(dir, pool, index_interval_bytes, &mut |_, _| {})?;
+        Ok((segment, Some(recovered)))
     }
 
     /// Opens a segment for recovery: its state is whatever [`Self::recover`] finds.
@@ -161,6 +194,8 @@ impl Segment {
             offset_of_max_timestamp: base_offset,
             rolling_ms: now_ms,
             bytes_since_index_entry: 0,
+            verified_bytes: AtomicU64::new(0),
+            read_hint: Mutex::new(None),
             log: pool.register(),
             offsets,
             times,
@@ -231,6 +266,7 @@ impl Segment {
         self.size_bytes = truncated
             .as_ref()
             .map_or(file_len, |(position, _)| *position);
+        *self.verified_bytes.get_mut() = self.size_bytes;
         drop(file);
         self.offsets.rewrite(
             pool,
@@ -251,6 +287,8 @@ impl Segment {
         self.offset_of_max_timestamp = self.base_offset;
         self.bytes_since_index_entry = 0;
         self.size_bytes = 0;
+        *self.verified_bytes.get_mut() = 0;
+        *self.read_hint.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Accounts for a batch found at the end of the segment (scanning or appending).
@@ -315,6 +353,11 @@ impl Segment {
         pool.get(self.log, &path)?
             .write_all_at(bytes, self.size_bytes)
             .map_err(io(&path))?;
+        // The log validated these batches (CRC included) before assigning offsets.
+        let verified = self.verified_bytes.get_mut();
+        if *verified == self.size_bytes {
+            *verified += bytes.len() as u64;
+        }
         let index_path = file_path(dir, self.base_offset, INDEX_SUFFIX);
         let time_path = file_path(dir, self.base_offset, TIME_INDEX_SUFFIX);
         for batch in fjord_record::batches(bytes) {
@@ -407,6 +450,12 @@ impl Segment {
         }
     }
 
+    /// Where the last read ended, if it ended right before `offset`.
+    fn hinted_position(&self, offset: i64) -> Option<u64> {
+        let hint = (*self.read_hint.lock().unwrap_or_else(|e| e.into_inner()))?;
+        (hint.next_offset == offset && hint.position < self.size_bytes).then_some(hint.position)
+    }
+
     /// The first batch whose last offset is `offset` or more, if the segment has one.
     pub(crate) fn find(&self, dir: &Path, pool: &FilePool, offset: i64) -> Result<Option<Scanned>> {
         let start = self.scan_start(dir, pool, offset)?;
@@ -431,72 +480,99 @@ impl Segment {
         }
     }
 
-    /// Whole batches from `position` on: at most `max_bytes` unless the first batch alone is
-    /// larger (then just that one), none whose last offset is `max_offset` or more. Each batch
-    /// is checked (length, magic, CRC, offsets moving forward) before it is handed out.
-    pub(crate) fn read(
+    /// [`Self::read_into`] from the batch holding `offset`; `None` if no batch here reaches it.
+    /// A read that continues where the last one ended starts there without a look-up.
+    pub(crate) fn read_offset_into(
+        &self,
+        dir: &Path,
+        pool: &FilePool,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>> {
+        let position = match self.hinted_position(offset) {
+            Some(position) => position,
+            None => match self.find(dir, pool, offset)? {
+                Some(found) => found.position,
+                None => return Ok(None),
+            },
+        };
+        self.read_into(dir, pool, position, max_bytes, max_offset, out)
+            .map(Some)
+    }
+
+    /// Appends to `out` whole batches from `position` on: at most `max_bytes` unless the first
+    /// batch alone is larger (then just that one), none whose last offset is `max_offset` or
+    /// more. Each batch is checked (length, magic, offsets moving forward, and its CRC unless
+    /// it was verified before) before it is handed out. Returns the bytes appended.
+    fn read_into(
         &self,
         dir: &Path,
         pool: &FilePool,
         position: u64,
         max_bytes: usize,
         max_offset: i64,
-    ) -> Result<Bytes> {
+        out: &mut Vec<u8>,
+    ) -> Result<usize> {
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
         let file = pool.get(self.log, &path)?;
         let available = self.size_bytes.saturating_sub(position);
-        let mut buffer = vec![
-            0;
-            (max_bytes as u64)
-                .min(available)
-                .max(HEADER_BYTES as u64)
-                .min(available) as usize
-        ];
-        let read = read_up_to(&file, &mut buffer, position).map_err(io(&path))?;
-        buffer.truncate(read);
+        let want = (max_bytes as u64).max(HEADER_BYTES as u64).min(available) as usize;
+        let start = out.len();
+        read_appending(&file, out, want, position).map_err(io(&path))?;
+        let verified = self.verified_bytes.load(Ordering::Acquire);
         let mut used = 0usize;
         let mut expected_offset = i64::MIN;
-        while let Some(batch) = fjord_record::batches(&buffer[used..]).next() {
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(fjord_record::Error::Truncated { needed_bytes, .. })
+        loop {
+            let at = position + used as u64;
+            let batch = match fjord_record::batches(&out[start + used..]).next() {
+                None => break,
+                Some(Ok(batch)) => batch,
+                Some(Err(fjord_record::Error::Truncated { needed_bytes, .. }))
                     if used == 0
                         && (needed_bytes as u64) <= available
                         && needed_bytes <= BATCH_BYTES_MAX =>
                 {
                     // The first batch is larger than max_bytes: hand it out whole (KIP-74).
-                    buffer.resize(needed_bytes, 0);
-                    let read = read_up_to(&file, &mut buffer, position).map_err(io(&path))?;
-                    if read < needed_bytes {
-                        return Err(corrupt(
-                            &path,
-                            position,
-                            "file shorter than its segment".into(),
-                        ));
+                    let have = out.len() - start;
+                    read_appending(&file, out, needed_bytes - have, position + have as u64)
+                        .map_err(io(&path))?;
+                    if out.len() - start < needed_bytes {
+                        return Err(corrupt(&path, at, "file shorter than its segment".into()));
                     }
                     continue;
                 }
-                Err(fjord_record::Error::Truncated { .. }) if used > 0 => break,
-                Err(e) => return Err(corrupt(&path, position + used as u64, e.to_string())),
+                Some(Err(fjord_record::Error::Truncated { .. })) if used > 0 => break,
+                Some(Err(e)) => return Err(corrupt(&path, at, e.to_string())),
             };
             if batch.header.last_offset() >= max_offset {
                 break;
             }
             if batch.header.base_offset < expected_offset || batch.header.last_offset_delta < 0 {
-                return Err(corrupt(
-                    &path,
-                    position + used as u64,
-                    "batch offsets go backwards".into(),
-                ));
+                return Err(corrupt(&path, at, "batch offsets go backwards".into()));
             }
-            batch
-                .verify_crc()
-                .map_err(|e| corrupt(&path, position + used as u64, e.to_string()))?;
+            if at + batch.bytes.len() as u64 > verified {
+                batch
+                    .verify_crc()
+                    .map_err(|e| corrupt(&path, at, e.to_string()))?;
+            }
             expected_offset = batch.header.next_offset();
             used += batch.bytes.len();
         }
-        buffer.truncate(used);
-        Ok(Bytes::from(buffer))
+        out.truncate(start + used);
+        if used > 0 {
+            let hint = ReadHint {
+                next_offset: expected_offset,
+                position: position + used as u64,
+            };
+            *self.read_hint.lock().unwrap_or_else(|e| e.into_inner()) = Some(hint);
+        }
+        if position <= verified {
+            self.verified_bytes
+                .fetch_max(position + used as u64, Ordering::AcqRel);
+        }
+        Ok(used)
     }
 
     /// The first record with a timestamp at or after `timestamp`, if this segment has one.
@@ -567,13 +643,14 @@ impl Segment {
 
     /// Closes and deletes the segment's files.
     pub(crate) fn delete(self, dir: &Path, pool: &FilePool) -> Result<()> {
-        for (id, suffix) in [
-            (self.log, LOG_SUFFIX),
-            (self.offsets.file(), INDEX_SUFFIX),
-            (self.times.file(), TIME_INDEX_SUFFIX),
-        ] {
-            pool.forget(id);
-            let path = file_path(dir, self.base_offset, suffix);
+        self.forget_files(pool);
+        Self::delete_files(dir, self.base_offset)
+    }
+
+    /// Deletes the files of the segment at `base_offset`, those that exist.
+    pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<()> {
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = file_path(dir, base_offset, suffix);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -289,3 +289,56 @@ fn configs_parse_by_kafka_name() -> anyhow::Result<()> {
     ));
     Ok(())
 }
+
+#[test]
+fn read_into_appends_after_what_the_buffer_holds() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut log = new_log(dir.path(), small_config())?;
+    let mut first = filler(3, 10, 0);
+    let mut second = filler(2, 10, 0);
+    log.append(&mut first, 0, 0)?;
+    log.append(&mut second, 0, 0)?;
+    let mut out = b"response header".to_vec();
+    let appended = log.read_into(0, first.len(), i64::MAX, &mut out)?;
+    assert_eq!(appended, first.len());
+    assert_eq!(&out[..15], b"response header");
+    assert_eq!(&out[15..], &first[..]);
+    // The next read continues where this one ended (the sequential-consumer fast path).
+    let appended = log.read_into(3, 1 << 20, i64::MAX, &mut out)?;
+    assert_eq!(appended, second.len());
+    assert_eq!(&out[15 + first.len()..], &second[..]);
+    // Nothing to read appends nothing.
+    assert_eq!(log.read_into(5, 1 << 20, i64::MAX, &mut out)?, 0);
+    Ok(())
+}
+
+#[test]
+fn the_interval_flush_policy_syncs_once_the_interval_has_passed() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = LogConfig {
+        flush: FlushPolicy::IntervalMs(100),
+        ..small_config()
+    };
+    let mut log = new_log(dir.path(), config)?;
+    log.append(&mut filler(2, 10, 0), 0, 1_000)?;
+    log.append(&mut filler(2, 10, 0), 0, 1_050)?;
+    assert_eq!(
+        log.recovery_point(),
+        0,
+        "nothing is synced before the interval"
+    );
+    log.flush_if_due(1_099)?;
+    assert_eq!(log.recovery_point(), 0);
+    log.flush_if_due(1_100)?;
+    assert_eq!(
+        log.recovery_point(),
+        4,
+        "synced 100 ms after the first unsynced append"
+    );
+    // The interval restarts at the next append; an append past it syncs by itself.
+    log.append(&mut filler(1, 10, 0), 0, 2_000)?;
+    assert_eq!(log.recovery_point(), 4);
+    log.append(&mut filler(1, 10, 0), 0, 2_100)?;
+    assert_eq!(log.recovery_point(), 6);
+    Ok(())
+}
