@@ -7,12 +7,12 @@
 //!   pass after opening (every CRC checked), then later passes with a new buffer per read
 //!   (`Log::read`) and with one reused buffer (`Log::read_into`, the broker's path).
 //!
-//! Each figure is the median of three interleaved runs; `sync(1)` runs before each append
+//! Each figure is the median of five interleaved runs; `sync(1)` runs before each append
 //! run so no run pays for the previous one's write-back.
 //! - Resident memory of 10,000 open idle partitions.
 //!
 //! `FJORD_BENCH_MIB` sets the volume per run (default 256; the fsync runs of 16 KiB batches
-//! use a quarter of it).
+//! use a quarter of it). `FJORD_BENCH_ONLY=idle` or `=io` runs one part.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -35,9 +35,15 @@ fn main() -> anyhow::Result<()> {
         "fjord-log benchmark in {} ({volume_mib} MiB per run)\n",
         root.path().display()
     );
-    // First, while the heap is small, so the resident-memory figure is the partitions' own.
-    idle_partitions(&root.path().join("idle"))?;
-    println!();
+    let only = std::env::var("FJORD_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "idle" {
+        // First, while the heap is small, so the resident-memory figure is the partitions' own.
+        idle_partitions(&root.path().join("idle"))?;
+        println!();
+    }
+    if !only.is_empty() && only != "io" {
+        return Ok(());
+    }
     println!(
         "{:<34} {:>12} {:>12} {:>7}",
         "append", "fjord MB/s", "raw MB/s", "ratio"
@@ -56,15 +62,24 @@ fn main() -> anyhow::Result<()> {
                 let dir = root
                     .path()
                     .join(format!("append-{flush_name}-{batch_bytes}-{round}"));
-                let raw_path = root.path().join("raw.bin");
+                let raw_path = root
+                    .path()
+                    .join(format!("raw-{flush_name}-{batch_bytes}-{round}.bin"));
                 let sync_each = flush == FlushPolicy::EveryBatch;
-                // Each run starts with no dirty pages of the one before it to write back.
-                sync_all()?;
-                let (elapsed, bytes) = append_log(&dir, flush, batch_bytes, batches)?;
-                fjord.push(elapsed);
-                written = bytes;
-                sync_all()?;
-                raw.push(raw_write(&raw_path, batch_bytes, batches, sync_each)?);
+                // Each run starts with no dirty pages of the one before it to write back, and
+                // the two take turns going first.
+                for contender in [round % 2, 1 - round % 2] {
+                    sync_all()?;
+                    if contender == 0 {
+                        let (elapsed, bytes) = append_log(&dir, flush, batch_bytes, batches)?;
+                        fjord.push(elapsed);
+                        written = bytes;
+                    } else {
+                        raw.push(raw_write(&raw_path, batch_bytes, batches, sync_each)?);
+                    }
+                }
+                // Both contenders' files go together, after both runs.
+                std::fs::remove_file(&raw_path)?;
                 if round > 0 || flush != FlushPolicy::Os || batch_bytes < 1 << 20 {
                     std::fs::remove_dir_all(&dir)?;
                 }
@@ -83,7 +98,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-const REPEATS: usize = 3;
+const REPEATS: usize = 5;
 
 /// `sync(1)`: writes back every dirty page on the machine.
 fn sync_all() -> anyhow::Result<()> {
@@ -177,10 +192,7 @@ fn raw_write(
         }
     }
     file.sync_data()?;
-    let elapsed = start.elapsed();
-    drop(file);
-    std::fs::remove_file(path)?;
-    Ok(elapsed)
+    Ok(start.elapsed())
 }
 
 /// How a read pass hands out the batches.
