@@ -1,0 +1,41 @@
+//! The one place where Fjord's errors become Kafka error codes.
+
+use kafka_protocol::ResponseError;
+
+use crate::Error;
+
+/// The Kafka error code a client should see for `error`.
+pub(crate) fn error_code(error: &Error) -> i16 {
+    response_error(error).code()
+}
+
+fn response_error(error: &Error) -> ResponseError {
+    use fjord_log::Error as Log;
+    match error {
+        Error::Log(log) => match log {
+            Log::InvalidBatch(_) => ResponseError::CorruptMessage,
+            Log::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+            Log::AppendTooLarge { .. } => ResponseError::RecordListTooLarge,
+            Log::EmptyAppend => ResponseError::InvalidRecord,
+            Log::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            Log::StaleLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+            Log::InvalidConfig { .. } => ResponseError::InvalidConfig,
+            Log::OffsetOverflow { .. } => ResponseError::InvalidRecord,
+            Log::Io { .. } | Log::Corrupt { .. } | Log::NotALog { .. } => {
+                ResponseError::KafkaStorageError
+            }
+            Log::AlreadyExists { .. } => ResponseError::TopicAlreadyExists,
+        },
+        Error::UnknownTopic { .. } | Error::UnknownPartition { .. } => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        Error::TopicExists { .. } => ResponseError::TopicAlreadyExists,
+        Error::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+        Error::InvalidPartitions { .. } => ResponseError::InvalidPartitions,
+        Error::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
+        Error::PartitionClosed => ResponseError::NotLeaderOrFollower,
+        Error::Io { .. } | Error::CorruptTopicFile { .. } => ResponseError::KafkaStorageError,
+        Error::MalformedRequest { .. } | Error::FrameSize { .. } => ResponseError::InvalidRequest,
+        Error::Network(_) | Error::Encode { .. } => ResponseError::UnknownServerError,
+    }
+}

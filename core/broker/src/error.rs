@@ -1,0 +1,50 @@
+use std::path::PathBuf;
+
+/// What can go wrong in the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("log error: {0}")]
+    Log(#[from] fjord_log::Error),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("network error: {0}")]
+    Network(#[source] std::io::Error),
+    #[error("topic {topic:?} does not exist")]
+    UnknownTopic { topic: String },
+    #[error("partition {partition} of topic {topic:?} does not exist")]
+    UnknownPartition { topic: String, partition: i32 },
+    #[error("topic {topic:?} already exists")]
+    TopicExists { topic: String },
+    #[error("invalid topic name {topic:?}: {reason}")]
+    InvalidTopicName { topic: String, reason: &'static str },
+    #[error("invalid partition count {count}: {reason}")]
+    InvalidPartitions { count: i32, reason: &'static str },
+    #[error("invalid replication factor {factor}: this broker is a single node")]
+    InvalidReplicationFactor { factor: i16 },
+    #[error("topic metadata file {path} is damaged: {reason}")]
+    CorruptTopicFile { path: PathBuf, reason: String },
+    #[error("partition is closed (the broker is shutting down)")]
+    PartitionClosed,
+    #[error("request frame of {size_bytes} bytes is outside 8..={size_bytes_max}")]
+    FrameSize {
+        size_bytes: i64,
+        size_bytes_max: usize,
+    },
+    #[error("malformed request: {reason}")]
+    MalformedRequest { reason: String },
+    #[error("cannot encode the response: {reason}")]
+    Encode { reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

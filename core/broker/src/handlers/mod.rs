@@ -1,0 +1,124 @@
+//! One file per Kafka API. [`dispatch`] routes a decoded request to its handler.
+
+pub(crate) mod api_versions;
+mod create_topics;
+mod delete_topics;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use tokio::sync::watch;
+
+use crate::topics::Topics;
+use crate::{BrokerConfig, Error, Result};
+
+/// The APIs and versions this broker implements, advertised exactly by ApiVersions.
+pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 5),
+];
+
+pub(crate) fn supports(api_key: ApiKey, version: i16) -> bool {
+    SUPPORTED
+        .iter()
+        .any(|&(key, min, max)| key == api_key && (min..=max).contains(&version))
+}
+
+/// Broker state shared by every connection.
+#[derive(Debug)]
+pub(crate) struct Context {
+    config: BrokerConfig,
+    topics: Topics,
+    /// Bumped after every append, to wake fetches waiting for data.
+    appended: watch::Sender<u64>,
+}
+
+impl Context {
+    pub(crate) fn new(config: BrokerConfig, topics: Topics) -> Self {
+        Self {
+            config,
+            topics,
+            appended: watch::channel(0).0,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    pub(crate) fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Wakes fetches waiting for data.
+    pub(crate) fn notify_appended(&self) {
+        self.appended
+            .send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    pub(crate) fn subscribe_appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    pub(crate) fn into_topics(self) -> Topics {
+        self.topics
+    }
+}
+
+/// Handles one request. `None` means no response is sent (produce with acks=0).
+pub(crate) async fn dispatch(
+    context: &Context,
+    header: &RequestHeader,
+    request: RequestKind,
+) -> Result<Option<ResponseKind>> {
+    let version = header.request_api_version;
+    let response = match request {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(context, version, r)),
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(create_topics::handle(context, version, r))
+        }
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(delete_topics::handle(context, r))
+        }
+        RequestKind::Produce(r) => match produce::handle(context, version, r) {
+            Some(response) => ResponseKind::Produce(response),
+            None => return Ok(None),
+        },
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(context, version, r).await),
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(list_offsets::handle(context, version, r))
+        }
+        other => {
+            return Err(Error::MalformedRequest {
+                reason: format!("no handler for {other:?}"),
+            });
+        }
+    };
+    Ok(Some(response))
+}
+
+/// Fields that exist only from some version on must keep their default below it: the codec
+/// refuses to encode them otherwise. `since(version, first, value, default)` picks.
+pub(crate) fn since<T>(version: i16, first: i16, value: T, default: T) -> T {
+    if version >= first { value } else { default }
+}
+
+/// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs blocking log work (file I/O, maybe fsync) without stalling other connections.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}

@@ -1,0 +1,117 @@
+//! The `fjord` binary. `fjord serve` runs the broker.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use fjord_broker::{Broker, BrokerConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fjord",
+    version,
+    about = "Fjord: a Kafka-compatible event streaming platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a single-node broker.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to accept Kafka clients on.
+    #[arg(long, env = "FJORD_LISTEN", default_value = "127.0.0.1:9092")]
+    listen: SocketAddr,
+    /// Address clients are told to connect to, HOST:PORT (defaults to the listen address).
+    #[arg(long, env = "FJORD_ADVERTISED_LISTENER")]
+    advertised_listener: Option<String>,
+    /// Data directory: partition logs and topic metadata.
+    #[arg(long, env = "FJORD_DATA_DIR", default_value = "fjord-data")]
+    data_dir: PathBuf,
+    /// This broker's node id.
+    #[arg(long, env = "FJORD_NODE_ID", default_value_t = 1)]
+    node_id: i32,
+    /// Create topics on first use (Kafka's auto.create.topics.enable).
+    #[arg(long, env = "FJORD_AUTO_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
+    auto_create_topics: bool,
+    /// Partitions of auto-created topics (Kafka's num.partitions).
+    #[arg(long, env = "FJORD_NUM_PARTITIONS", default_value_t = 1)]
+    num_partitions: i32,
+    /// Default topic config, Kafka names: --log-config flush.messages=1 (repeatable).
+    #[arg(long = "log-config", value_name = "NAME=VALUE")]
+    log_config: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = BrokerConfig::new(args.listen, args.data_dir);
+    config.node_id = args.node_id;
+    config.auto_create_topics = args.auto_create_topics;
+    config.default_partitions = args.num_partitions;
+    if let Some(advertised) = args.advertised_listener {
+        let (host, port) = advertised
+            .rsplit_once(':')
+            .context("--advertised-listener must be HOST:PORT")?;
+        config.advertised_host = host.to_string();
+        config.advertised_port = port.parse().context("advertised port")?;
+    }
+    for setting in &args.log_config {
+        let (name, value) = setting
+            .split_once('=')
+            .with_context(|| format!("--log-config {setting:?} must be NAME=VALUE"))?;
+        config.log_defaults.set(name, value)?;
+    }
+    config.log_defaults.validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fjord")
+        .build()?;
+    runtime.block_on(async {
+        let broker = Broker::bind(config).await?;
+        broker.run(shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+}
