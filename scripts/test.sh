@@ -20,7 +20,36 @@ require_toolchain() {
     fi
 }
 
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]} (Debian)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+require_clients() {
+    # Real Kafka clients for tests/clients: kcat (librdkafka 2.0.2, Debian), confluent-kafka
+    # and kafka-python (PyPI), driven by pytest.
+    apt_install kcat
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    # A virtual environment under target/: pinned versions, no system packages touched.
+    if [[ ! -x target/test-venv/bin/python ]]; then
+        python3 -m venv target/test-venv 2>/dev/null || {
+            apt_install python3-venv
+            python3 -m venv target/test-venv
+        }
+    fi
+    target/test-venv/bin/python -m pip install --quiet --disable-pip-version-check \
+        -r tests/clients/requirements.txt
+}
+
 require_toolchain
+require_clients
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -33,3 +62,7 @@ cargo test --workspace --locked
 
 log "benchmarks compile (they run only on demand: cargo bench -p fjord-log)"
 cargo build --workspace --benches --locked
+
+log "real Kafka clients against fjord serve (tests/clients)"
+cargo build -p fjord --locked
+FJORD_BIN="$PWD/target/debug/fjord" target/test-venv/bin/python -m pytest -q -p no:warnings -p no:cacheprovider tests/clients

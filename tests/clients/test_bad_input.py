@@ -1,0 +1,59 @@
+"""Hostile bytes close only their own connection; the broker keeps serving."""
+
+import socket
+import struct
+import subprocess
+
+
+def raw_request(broker, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as s:
+        s.sendall(payload)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def broker_still_serves(broker):
+    result = subprocess.run(["kcat", "-b", broker.bootstrap, "-L"], capture_output=True, timeout=30)
+    assert result.returncode == 0 and broker.alive()
+
+
+def test_oversize_frame_is_refused_before_allocation(broker):
+    assert raw_request(broker, struct.pack(">i", 2**31 - 1) + b"\x00" * 64) == b""
+    assert raw_request(broker, struct.pack(">i", -5)) == b""
+    broker_still_serves(broker)
+
+
+def test_garbage_and_unknown_apis_close_the_connection(broker):
+    # Unknown API key 999, then a Metadata v1 body cut short, then random bytes.
+    for body in [struct.pack(">hhi", 999, 0, 1),
+                 struct.pack(">hhih", 3, 1, 7, 3) + b"ab",
+                 bytes(range(256)) * 4]:
+        assert raw_request(broker, struct.pack(">i", len(body)) + body) == b""
+    broker_still_serves(broker)
+
+
+def test_api_versions_of_an_unknown_version_answers_with_ours(broker):
+    body = struct.pack(">hhih", 18, 99, 42, -1)
+    response = raw_request_one(broker, struct.pack(">i", len(body)) + body)
+    size, correlation_id, error_code, count = struct.unpack(">iihi", response[:14])
+    assert (correlation_id, error_code) == (42, 35)  # UNSUPPORTED_VERSION
+    assert count >= 7
+
+
+def raw_request_one(broker, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as s:
+        s.sendall(payload)
+        header = s.recv(4)
+        size = struct.unpack(">i", header)[0]
+        body = b""
+        while len(body) < size:
+            body += s.recv(size - len(body))
+        return header + body
