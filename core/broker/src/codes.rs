@@ -36,6 +36,8 @@ fn response_error(error: &Error) -> ResponseError {
         Error::PartitionClosed => ResponseError::NotLeaderOrFollower,
         Error::Io { .. } | Error::CorruptTopicFile { .. } => ResponseError::KafkaStorageError,
         Error::MalformedRequest { .. } | Error::FrameSize { .. } => ResponseError::InvalidRequest,
-        Error::Network(_) | Error::Encode { .. } => ResponseError::UnknownServerError,
+        Error::Network(_) | Error::Encode { .. } | Error::ShutdownIncomplete => {
+            ResponseError::UnknownServerError
+        }
     }
 }

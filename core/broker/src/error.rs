@@ -27,6 +27,8 @@ pub enum Error {
     InvalidReplicationFactor { factor: i16 },
     #[error("topic metadata file {path} is damaged: {reason}")]
     CorruptTopicFile { path: PathBuf, reason: String },
+    #[error("shutdown found broker state still in use; logs were not closed cleanly")]
+    ShutdownIncomplete,
     #[error("partition is closed (the broker is shutting down)")]
     PartitionClosed,
     #[error("request frame of {size_bytes} bytes is outside 8..={size_bytes_max}")]

@@ -87,11 +87,10 @@ impl Broker {
         if drained.is_err() {
             tracing::warn!("connections still busy after the drain timeout; closing them");
             connections.abort_all();
+            while connections.join_next().await.is_some() {}
         }
         let _ = upkeep.await;
-        let context = Arc::into_inner(self.context).ok_or_else(|| Error::MalformedRequest {
-            reason: "broker state still shared at shutdown".into(),
-        })?;
+        let context = Arc::into_inner(self.context).ok_or(Error::ShutdownIncomplete)?;
         tokio::task::spawn_blocking(move || context.into_topics().close())
             .await
             .map_err(|e| Error::Network(std::io::Error::other(e)))??;

@@ -30,7 +30,8 @@ pub(crate) async fn handle(
     loop {
         appended.borrow_and_update();
         let (response, read_bytes, errors) = blocking(|| read(context, version, &request));
-        if read_bytes >= min_bytes.max(1) || errors || Instant::now() >= deadline {
+        // min_bytes 0 answers at once; otherwise wait for that much (at least one byte).
+        if min_bytes == 0 || read_bytes >= min_bytes || errors || Instant::now() >= deadline {
             return response;
         }
         // Wait for any append (or the deadline), then read again.
