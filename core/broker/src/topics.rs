@@ -37,11 +37,16 @@ impl Topic {
         self.partitions.len() as i32
     }
 
-    pub fn partition(&self, index: i32) -> Option<&dyn PartitionStorage> {
-        let index = usize::try_from(index).ok()?;
-        self.partitions
-            .get(index)
+    /// Partition `index`, or `UnknownPartition`.
+    pub fn partition(&self, index: i32) -> Result<&dyn PartitionStorage> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
             .map(|p| p.as_ref() as &dyn PartitionStorage)
+            .ok_or_else(|| Error::UnknownPartition {
+                topic: self.name.clone(),
+                partition: index,
+            })
     }
 
     /// Internal topics (`__consumer_offsets`, ...) are flagged in Metadata.
@@ -174,6 +179,13 @@ impl Topics {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .cloned()
+    }
+
+    /// The topic called `name`, or `UnknownTopic`.
+    pub fn require(&self, name: &str) -> Result<Arc<Topic>> {
+        self.get(name).ok_or_else(|| Error::UnknownTopic {
+            topic: name.to_string(),
+        })
     }
 
     pub fn list(&self) -> Vec<Arc<Topic>> {

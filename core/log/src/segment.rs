@@ -81,10 +81,31 @@ impl Segment {
     ) -> Result<Self> {
         let path = file_path(dir, base_offset, LOG_SUFFIX);
         File::create(&path).map_err(io(&path))?;
-        Ok(Self {
+        let offsets = Index::create(pool, &file_path(dir, base_offset, INDEX_SUFFIX))?;
+        let times = Index::create(pool, &file_path(dir, base_offset, TIME_INDEX_SUFFIX))?;
+        Ok(Self::with_files(
+            pool,
+            base_offset,
+            0,
+            now_ms,
+            offsets,
+            times,
+        ))
+    }
+
+    /// A segment of `size_bytes` over the given indexes, its tail state not yet scanned.
+    fn with_files(
+        pool: &FilePool,
+        base_offset: i64,
+        size_bytes: u64,
+        now_ms: i64,
+        offsets: Index<OffsetEntry>,
+        times: Index<TimeEntry>,
+    ) -> Self {
+        Self {
             base_offset,
             next_offset: base_offset,
-            size_bytes: 0,
+            size_bytes,
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
             rolling_ms: now_ms,
@@ -92,9 +113,9 @@ impl Segment {
             verified_bytes: AtomicU64::new(0),
             read_hint: Mutex::new(None),
             log: pool.register(),
-            offsets: Index::create(pool, &file_path(dir, base_offset, INDEX_SUFFIX))?,
-            times: Index::create(pool, &file_path(dir, base_offset, TIME_INDEX_SUFFIX))?,
-        })
+            offsets,
+            times,
+        }
     }
 
     /// Opens a segment whose contents are trusted (clean shutdown, or below the recovery
@@ -185,22 +206,8 @@ impl Segment {
         let time_path = file_path(dir, base_offset, TIME_INDEX_SUFFIX);
         let (offsets, offsets_whole) = open_index(pool, &index_path)?;
         let (times, times_whole) = open_index(pool, &time_path)?;
-        let whole = offsets_whole && times_whole;
-        let segment = Self {
-            base_offset,
-            next_offset: base_offset,
-            size_bytes,
-            max_timestamp: -1,
-            offset_of_max_timestamp: base_offset,
-            rolling_ms: now_ms,
-            bytes_since_index_entry: 0,
-            verified_bytes: AtomicU64::new(0),
-            read_hint: Mutex::new(None),
-            log: pool.register(),
-            offsets,
-            times,
-        };
-        Ok((segment, whole))
+        let segment = Self::with_files(pool, base_offset, size_bytes, now_ms, offsets, times);
+        Ok((segment, offsets_whole && times_whole))
     }
 
     /// Cheap checks that the indexes describe this log file: the last entries point inside

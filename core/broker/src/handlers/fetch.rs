@@ -10,9 +10,9 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
 use super::{Context, blocking, since};
+use crate::Result;
 use crate::codes::error_code;
 use crate::partition::Isolation;
-use crate::{Error, Result};
 
 /// Longest long poll honoured, whatever the client asks.
 const MAX_WAIT_LIMIT: Duration = Duration::from_secs(60);
@@ -111,21 +111,10 @@ fn read_partition(
     skip: bool,
     isolation: Isolation,
 ) -> Result<PartitionData> {
-    let topic = context
-        .topics()
-        .get(topic_name)
-        .ok_or_else(|| Error::UnknownTopic {
-            topic: topic_name.to_string(),
-        })?;
-    let partition = topic
-        .partition(request.partition)
-        .ok_or_else(|| Error::UnknownPartition {
-            topic: topic_name.to_string(),
-            partition: request.partition,
-        })?;
+    let topic = context.topics().require(topic_name)?;
+    let partition = topic.partition(request.partition)?;
     let mut records = Vec::new();
     if !skip {
-        records.reserve(limit.min(1 << 20));
         partition.read_into(request.fetch_offset, limit, isolation, &mut records)?;
     }
     let offsets = partition.offsets()?;

@@ -6,8 +6,8 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::Context;
+use crate::Result;
 use crate::codes::error_code;
-use crate::{Error, Result};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -62,18 +62,8 @@ fn lookup(
     timestamp: i64,
     read_committed: bool,
 ) -> Result<(i64, i64)> {
-    let topic = context
-        .topics()
-        .get(topic_name)
-        .ok_or_else(|| Error::UnknownTopic {
-            topic: topic_name.to_string(),
-        })?;
-    let partition = topic
-        .partition(index)
-        .ok_or_else(|| Error::UnknownPartition {
-            topic: topic_name.to_string(),
-            partition: index,
-        })?;
+    let topic = context.topics().require(topic_name)?;
+    let partition = topic.partition(index)?;
     let offsets = partition.offsets()?;
     Ok(match timestamp {
         LATEST if read_committed => (-1, offsets.last_stable_offset),

@@ -64,12 +64,7 @@ fn append(
         let topic = topic.ok_or_else(|| Error::UnknownTopic {
             topic: topic_name.to_string(),
         })?;
-        let partition = topic
-            .partition(data.index)
-            .ok_or_else(|| Error::UnknownPartition {
-                topic: topic_name.to_string(),
-                partition: data.index,
-            })?;
+        let partition = topic.partition(data.index)?;
         let records = data.records.unwrap_or_default();
         // The log assigns offsets in place: take the bytes over if no one else holds them.
         let mut batches = records
