@@ -25,6 +25,8 @@ fn response_error(error: &Error) -> ResponseError {
                 ResponseError::KafkaStorageError
             }
             Log::AlreadyExists { .. } => ResponseError::TopicAlreadyExists,
+            Log::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            Log::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         },
         Error::UnknownTopic { .. } | Error::UnknownPartition { .. } => {
             ResponseError::UnknownTopicOrPartition
@@ -36,6 +38,22 @@ fn response_error(error: &Error) -> ResponseError {
         Error::PartitionClosed => ResponseError::NotLeaderOrFollower,
         Error::Io { .. } | Error::CorruptTopicFile { .. } => ResponseError::KafkaStorageError,
         Error::MalformedRequest { .. } | Error::FrameSize { .. } => ResponseError::InvalidRequest,
+        Error::UnknownMemberId { .. } => ResponseError::UnknownMemberId,
+        Error::MemberIdRequired { .. } => ResponseError::MemberIdRequired,
+        Error::IllegalGeneration { .. } => ResponseError::IllegalGeneration,
+        Error::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        Error::FencedInstanceId { .. } => ResponseError::FencedInstanceId,
+        Error::InconsistentGroupProtocol { .. } => ResponseError::InconsistentGroupProtocol,
+        Error::InvalidSessionTimeout { .. } => ResponseError::InvalidSessionTimeout,
+        Error::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        Error::NonEmptyGroup { .. } => ResponseError::NonEmptyGroup,
+        Error::GroupIdNotFound { .. } => ResponseError::GroupIdNotFound,
+        Error::GroupMaxSizeReached { .. } => ResponseError::GroupMaxSizeReached,
+        Error::InvalidGroupId { .. } => ResponseError::InvalidGroupId,
+        Error::GroupSubscribedToTopic { .. } => ResponseError::GroupSubscribedToTopic,
+        Error::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
+        Error::TransactionsUnsupported => ResponseError::TransactionalIdAuthorizationFailed,
+        Error::InternalTopic { .. } => ResponseError::TopicDeletionDisabled,
         Error::Network(_) | Error::Encode { .. } | Error::ShutdownIncomplete => {
             ResponseError::UnknownServerError
         }

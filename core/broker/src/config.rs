@@ -32,6 +32,8 @@ pub struct BrokerConfig {
     pub log_defaults: LogConfig,
     /// Most files the logs keep open at once.
     pub open_files_max: usize,
+    /// The group coordinator's settings.
+    pub groups: crate::GroupConfig,
 }
 
 impl BrokerConfig {
@@ -50,6 +52,7 @@ impl BrokerConfig {
             request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
             log_defaults: LogConfig::default(),
             open_files_max: fjord_log::limits::OPEN_FILES_DEFAULT,
+            groups: crate::GroupConfig::default(),
         }
     }
 }

@@ -38,6 +38,45 @@ pub enum Error {
     },
     #[error("malformed request: {reason}")]
     MalformedRequest { reason: String },
+    #[error("member {member_id:?} is not in the group")]
+    UnknownMemberId { member_id: String },
+    #[error("member id {member_id:?} assigned: join again with it")]
+    MemberIdRequired { member_id: String },
+    #[error("generation {generation_id} is not the group's current generation {current}")]
+    IllegalGeneration { generation_id: i32, current: i32 },
+    #[error("the group is rebalancing")]
+    RebalanceInProgress,
+    #[error("static member {instance_id:?} was replaced by a newer instance")]
+    FencedInstanceId { instance_id: String },
+    #[error("group {group_id:?}: no protocol type and protocol shared with its members")]
+    InconsistentGroupProtocol { group_id: String },
+    #[error("session timeout {timeout_ms} ms is outside the broker's {min_ms}..={max_ms} ms")]
+    InvalidSessionTimeout {
+        timeout_ms: i32,
+        min_ms: i32,
+        max_ms: i32,
+    },
+    #[error("the group is being deleted")]
+    CoordinatorNotAvailable,
+    #[error("group {group_id:?} still has members")]
+    NonEmptyGroup { group_id: String },
+    #[error("group {group_id:?} has reached its maximum number of members")]
+    GroupMaxSizeReached { group_id: String },
+    #[error("group {group_id:?} does not exist")]
+    GroupIdNotFound { group_id: String },
+    #[error("invalid group id: {reason}")]
+    InvalidGroupId { reason: &'static str },
+    #[error("group {group_id:?} is still subscribed to topic {topic:?}")]
+    GroupSubscribedToTopic { group_id: String, topic: String },
+    #[error("offset metadata of {size_bytes} bytes exceeds {size_bytes_max}")]
+    OffsetMetadataTooLarge {
+        size_bytes: usize,
+        size_bytes_max: usize,
+    },
+    #[error("transactions are not supported yet")]
+    TransactionsUnsupported,
+    #[error("topic {topic:?} is internal to the broker")]
+    InternalTopic { topic: String },
     #[error("cannot encode the response: {reason}")]
     Encode { reason: String },
 }

@@ -22,13 +22,16 @@
 mod codes;
 mod config;
 mod error;
+mod groups;
 mod handlers;
 mod partition;
+mod producer_ids;
 mod server;
 mod topics;
 
 pub use config::BrokerConfig;
 pub use error::{Error, Result};
+pub use groups::GroupConfig;
 pub use partition::{Isolation, LocalPartition, PartitionOffsets, PartitionStorage};
 pub use server::Broker;
 pub use topics::{Topic, Topics, validate_topic_name};

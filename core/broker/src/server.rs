@@ -13,7 +13,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::groups::Coordinator;
 use crate::handlers::{self, Context};
+use crate::producer_ids::ProducerIds;
 use crate::topics::Topics;
 use crate::{BrokerConfig, Error, Result};
 
@@ -39,14 +41,14 @@ impl Broker {
             .await
             .map_err(Error::Network)?;
         let opened = config.clone();
-        let topics = tokio::task::spawn_blocking(move || Topics::open(&opened, handlers::now_ms()))
+        let context = tokio::task::spawn_blocking(move || open_state(opened))
             .await
             .map_err(|e| Error::Network(std::io::Error::other(e)))??;
         let local = listener.local_addr().map_err(Error::Network)?;
         tracing::info!(listen = %local, data_dir = %config.data_dir.display(), "broker ready");
         Ok(Self {
             listener,
-            context: Arc::new(Context::new(config, topics)),
+            context: Arc::new(context),
         })
     }
 
@@ -99,6 +101,16 @@ impl Broker {
     }
 }
 
+/// Opens the topics, the group coordinator (which reads `__consumer_offsets`) and the
+/// producer id allocator.
+fn open_state(config: BrokerConfig) -> Result<Context> {
+    let now_ms = handlers::now_ms();
+    let topics = Topics::open(&config, now_ms)?;
+    let groups = Coordinator::open(config.groups, &topics, now_ms)?;
+    let producer_ids = ProducerIds::open(&config.data_dir)?;
+    Ok(Context::new(config, topics, groups, producer_ids))
+}
+
 async fn upkeep(context: Arc<Context>, mut stopped: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(UPKEEP_INTERVAL);
     let mut tick = 0u64;
@@ -111,6 +123,7 @@ async fn upkeep(context: Arc<Context>, mut stopped: watch::Receiver<bool>) {
         let context = Arc::clone(&context);
         let retention = tick.is_multiple_of(RETENTION_EVERY_TICKS);
         let _ = tokio::task::spawn_blocking(move || {
+            context.groups().tick();
             context.topics().maintain(handlers::now_ms(), retention)
         })
         .await;
@@ -143,7 +156,7 @@ async fn serve(
             }
         };
         out.clear();
-        match handle_frame(&context, frame, &mut out).await {
+        match handle_frame(&context, frame, peer, &mut out).await {
             Ok(true) => {
                 if let Err(error) = writer.write_all(&out).await {
                     tracing::debug!(%peer, %error, "connection lost while answering");
@@ -196,7 +209,12 @@ async fn read_frame<R: AsyncRead + Unpin>(
 
 /// Decodes, handles and encodes one request into `out`. Returns whether there is a response
 /// to send (a produce with acks=0 has none). An error means the connection must close.
-async fn handle_frame(context: &Context, mut frame: Bytes, out: &mut BytesMut) -> Result<bool> {
+async fn handle_frame(
+    context: &Context,
+    mut frame: Bytes,
+    peer: SocketAddr,
+    out: &mut BytesMut,
+) -> Result<bool> {
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
@@ -216,7 +234,7 @@ async fn handle_frame(context: &Context, mut frame: Bytes, out: &mut BytesMut) -
     }
     let (header, request) = decode(api_key, version, &mut frame)?;
     let started = std::time::Instant::now();
-    let response = handlers::dispatch(context, &header, request).await?;
+    let response = handlers::dispatch(context, &header, peer, request).await?;
     tracing::trace!(?api_key, version, elapsed = ?started.elapsed(), "handled");
     match response {
         Some(response) => {

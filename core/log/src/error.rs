@@ -53,6 +53,22 @@ pub enum Error {
     OffsetOverflow { offset: i64, reason: &'static str },
     #[error("log directory {path} is not a log: {reason}")]
     NotALog { path: PathBuf, reason: &'static str },
+    #[error(
+        "producer {producer_id}: sequence {first_sequence} is out of order, expected {expected_sequence}"
+    )]
+    OutOfOrderSequence {
+        producer_id: i64,
+        first_sequence: i32,
+        expected_sequence: i32,
+    },
+    #[error(
+        "producer {producer_id}: epoch {producer_epoch} is fenced by the newer epoch {current_epoch}"
+    )]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        producer_epoch: i16,
+        current_epoch: i16,
+    },
     #[error("log {path} already exists")]
     AlreadyExists { path: PathBuf },
 }

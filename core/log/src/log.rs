@@ -11,6 +11,7 @@ use crate::checkpoint::{Checkpoint, sync_dir};
 use crate::epoch::{EpochEntry, LeaderEpochCache};
 use crate::limits::{APPEND_BYTES_MAX, VALIDATION_DECOMPRESSED_BYTES_MAX};
 use crate::pool::FilePool;
+use crate::producer::ProducerStates;
 use crate::segment::{LOG_SUFFIX, Segment, TimestampOffset};
 use crate::{Error, FlushPolicy, LogConfig, Result, error::io};
 
@@ -22,6 +23,17 @@ pub struct AppendInfo {
     /// The log-append time stamped on the batches, or -1 under `CreateTime`.
     pub log_append_time_ms: i64,
     pub records_count: i64,
+    /// The batch was a producer's retry of one already in the log: nothing was written and
+    /// the offsets are the original's.
+    pub duplicate: bool,
+}
+
+/// One validated incoming batch: where it sits in the append buffer, and its header.
+pub(crate) struct Span {
+    pub(crate) position: usize,
+    pub(crate) size_bytes: usize,
+    pub(crate) offsets_count: i64,
+    pub(crate) header: fjord_record::BatchHeader,
 }
 
 /// How to treat the data on disk when opening a log.
@@ -59,6 +71,9 @@ pub struct Log {
     epochs: LeaderEpochCache,
     /// When the oldest unsynced append happened, for `FlushPolicy::IntervalMs`.
     first_unflushed_ms: Option<i64>,
+    pub(crate) producers: ProducerStates,
+    /// The producer state changed since `producer.snapshot` was written.
+    pub(crate) producers_dirty: bool,
 }
 
 impl Log {
@@ -82,6 +97,8 @@ impl Log {
             recovery_point: 0,
             epochs: LeaderEpochCache::default(),
             first_unflushed_ms: None,
+            producers: ProducerStates::default(),
+            producers_dirty: false,
         };
         log.write_checkpoint()?;
         if let Some(parent) = dir.parent() {
@@ -121,9 +138,12 @@ impl Log {
             },
             epochs: LeaderEpochCache::load(dir)?,
             first_unflushed_ms: None,
+            producers: ProducerStates::default(),
+            producers_dirty: false,
         };
         let report = log.load_segments(&bases, now_ms)?;
         log.finish_open(recovery)?;
+        log.load_producers(recovery)?;
         Ok((log, report))
     }
 
@@ -309,7 +329,16 @@ impl Log {
             });
         }
         let spans = self.validate(batches)?;
-        let records_count: i64 = spans.iter().map(|s| s.2).sum();
+        if let Some(original) = self.find_duplicate(&spans)? {
+            return Ok(AppendInfo {
+                base_offset: original.base_offset,
+                last_offset: original.last_offset,
+                log_append_time_ms: -1,
+                records_count: 0,
+                duplicate: true,
+            });
+        }
+        let records_count: i64 = spans.iter().map(|s| s.offsets_count).sum();
         let base_offset = self.log_end_offset();
         self.maybe_roll(
             batches.len() as u64,
@@ -321,14 +350,14 @@ impl Log {
             TimestampType::CreateTime => -1,
         };
         let mut next_offset = base_offset;
-        for &(position, size_bytes, count) in &spans {
-            let batch = &mut batches[position..position + size_bytes];
+        for span in &spans {
+            let batch = &mut batches[span.position..span.position + span.size_bytes];
             fjord_record::assign(batch, next_offset, leader_epoch).map_err(Error::InvalidBatch)?;
             if log_append_time_ms >= 0 {
                 fjord_record::set_log_append_time(batch, log_append_time_ms)
                     .map_err(Error::InvalidBatch)?;
             }
-            next_offset += count;
+            next_offset += span.offsets_count;
         }
         if self.epochs.assign(leader_epoch, base_offset) {
             self.epochs.persist(&self.dir)?;
@@ -336,17 +365,19 @@ impl Log {
         let (dir, interval) = (self.dir.clone(), self.config.index_interval_bytes);
         let pool = Arc::clone(&self.pool);
         self.active_mut().append(&dir, &pool, batches, interval)?;
+        self.record_producers(&spans, base_offset);
         self.after_append(now_ms)?;
         Ok(AppendInfo {
             base_offset,
             last_offset: next_offset - 1,
             log_append_time_ms,
             records_count,
+            duplicate: false,
         })
     }
 
-    /// Checks every batch; returns (position, size, offsets spanned) of each.
-    fn validate(&self, batches: &[u8]) -> Result<Vec<(usize, usize, i64)>> {
+    /// Checks every batch; returns where each one is and its header.
+    fn validate(&self, batches: &[u8]) -> Result<Vec<Span>> {
         let mut spans = Vec::new();
         for batch in fjord_record::batches(batches) {
             let batch = batch.map_err(Error::InvalidBatch)?;
@@ -358,11 +389,12 @@ impl Log {
             }
             fjord_record::validate_batch(&batch, VALIDATION_DECOMPRESSED_BYTES_MAX)
                 .map_err(Error::InvalidBatch)?;
-            spans.push((
-                batch.position,
-                batch.bytes.len(),
-                i64::from(batch.header.last_offset_delta) + 1,
-            ));
+            spans.push(Span {
+                position: batch.position,
+                size_bytes: batch.bytes.len(),
+                offsets_count: i64::from(batch.header.last_offset_delta) + 1,
+                header: batch.header,
+            });
         }
         Ok(spans)
     }
@@ -423,6 +455,8 @@ impl Log {
         let segment = Segment::create(&dir, &pool, base_offset, now_ms)?;
         self.segments.insert(base_offset, segment);
         sync_dir(&dir)?;
+        self.producers.expire(now_ms);
+        self.snapshot_producers()?;
         self.recovery_point = base_offset;
         self.first_unflushed_ms = None;
         self.write_checkpoint()
@@ -500,6 +534,7 @@ impl Log {
         let (dir, pool) = (self.dir.clone(), Arc::clone(&self.pool));
         self.active_mut().sync_indexes(&dir, &pool)?;
         self.flush()?;
+        self.snapshot_producers()?;
         self.write_checkpoint()?;
         self.release_files();
         Ok(())

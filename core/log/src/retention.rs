@@ -124,6 +124,10 @@ impl Log {
         self.recovery_point = self.recovery_point.min(log_end_offset);
         self.clamp_high_watermark();
         self.truncate_epochs()?;
+        // The snapshot may name batches that are gone, whose offsets new data will reuse.
+        self.producers.truncate_from(log_end_offset);
+        self.producers_dirty = true;
+        self.snapshot_producers()?;
         self.write_checkpoint()
     }
 

@@ -4,7 +4,9 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 
 use super::{Context, blocking};
+use crate::Error;
 use crate::codes::error_code;
+use crate::groups::offsets::OFFSETS_TOPIC;
 
 pub(crate) fn handle(context: &Context, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let responses = request
@@ -17,7 +19,14 @@ pub(crate) fn handle(context: &Context, request: DeleteTopicsRequest) -> DeleteT
                 .map(|t| t.id)
                 .unwrap_or_default();
             let result = DeletableTopicResult::default().with_topic_id(id);
-            match blocking(|| context.topics().delete(&name)) {
+            let deleted = if name.as_str() == OFFSETS_TOPIC {
+                Err(Error::InternalTopic {
+                    topic: name.to_string(),
+                })
+            } else {
+                blocking(|| context.topics().delete(&name))
+            };
+            match deleted {
                 Ok(()) => result.with_name(Some(name)),
                 Err(error) => result
                     .with_name(Some(name))

@@ -2,15 +2,31 @@
 
 pub(crate) mod api_versions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
+mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
+
+use std::net::SocketAddr;
 
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use tokio::sync::watch;
 
+use crate::groups::{Coordinator, Reply};
+use crate::producer_ids::ProducerIds;
 use crate::topics::Topics;
 use crate::{BrokerConfig, Error, Result};
 
@@ -23,6 +39,18 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 pub(crate) fn supports(api_key: ApiKey, version: i16) -> bool {
@@ -36,17 +64,34 @@ pub(crate) fn supports(api_key: ApiKey, version: i16) -> bool {
 pub(crate) struct Context {
     config: BrokerConfig,
     topics: Topics,
+    groups: Coordinator,
+    producer_ids: ProducerIds,
     /// Bumped after every append, to wake fetches waiting for data.
     appended: watch::Sender<u64>,
 }
 
 impl Context {
-    pub(crate) fn new(config: BrokerConfig, topics: Topics) -> Self {
+    pub(crate) fn new(
+        config: BrokerConfig,
+        topics: Topics,
+        groups: Coordinator,
+        producer_ids: ProducerIds,
+    ) -> Self {
         Self {
             config,
             topics,
+            groups,
+            producer_ids,
             appended: watch::channel(0).0,
         }
+    }
+
+    pub(crate) fn groups(&self) -> &Coordinator {
+        &self.groups
+    }
+
+    pub(crate) fn producer_ids(&self) -> &ProducerIds {
+        &self.producer_ids
     }
 
     pub(crate) fn config(&self) -> &BrokerConfig {
@@ -76,6 +121,7 @@ impl Context {
 pub(crate) async fn dispatch(
     context: &Context,
     header: &RequestHeader,
+    peer: SocketAddr,
     request: RequestKind,
 ) -> Result<Option<ResponseKind>> {
     let version = header.request_api_version;
@@ -96,6 +142,40 @@ pub(crate) async fn dispatch(
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(context, version, r))
         }
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(init_producer_id::handle(context, r))
+        }
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(find_coordinator::handle(context, version, r))
+        }
+        RequestKind::JoinGroup(r) => {
+            ResponseKind::JoinGroup(join_group::handle(context, header, version, peer, r).await)
+        }
+        RequestKind::SyncGroup(r) => {
+            ResponseKind::SyncGroup(sync_group::handle(context, version, r).await)
+        }
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(context, r)),
+        RequestKind::LeaveGroup(r) => {
+            ResponseKind::LeaveGroup(leave_group::handle(context, version, r))
+        }
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(offset_commit::handle(context, r))
+        }
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(offset_fetch::handle(context, version, r))
+        }
+        RequestKind::OffsetDelete(r) => {
+            ResponseKind::OffsetDelete(offset_delete::handle(context, r))
+        }
+        RequestKind::ListGroups(r) => {
+            ResponseKind::ListGroups(list_groups::handle(context, version, r))
+        }
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(describe_groups::handle(context, version, r))
+        }
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(delete_groups::handle(context, r))
+        }
         other => {
             return Err(Error::MalformedRequest {
                 reason: format!("no handler for {other:?}"),
@@ -109,6 +189,29 @@ pub(crate) async fn dispatch(
 /// refuses to encode them otherwise. `since(version, first, value, default)` picks.
 pub(crate) fn since<T>(version: i16, first: i16, value: T, default: T) -> T {
     if version >= first { value } else { default }
+}
+
+/// A string field that is nullable only from version `first`: below it, null is sent as "".
+pub(crate) fn nullable_since(
+    version: i16,
+    first: i16,
+    value: Option<String>,
+) -> Option<kafka_protocol::protocol::StrBytes> {
+    let value = if version >= first {
+        value
+    } else {
+        Some(value.unwrap_or_default())
+    };
+    value.map(kafka_protocol::protocol::StrBytes::from_string)
+}
+
+/// Waits for a group reply that may come when a rebalance round moves on.
+pub(crate) async fn wait<T>(reply: Reply<T>) -> Result<T> {
+    match reply {
+        Reply::Now(result) => result,
+        // The sender is dropped only if the group itself went away.
+        Reply::Later(receiver) => receiver.await.unwrap_or(Err(Error::CoordinatorNotAvailable)),
+    }
 }
 
 /// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.

@@ -1,0 +1,544 @@
+//! The group coordinator: consumer group membership (classic protocol) and committed offsets.
+//!
+//! Each group is a [`Group`] state machine behind one lock; requests that must wait for a
+//! rebalance round get a receiver and await it without holding the lock. Committed offsets
+//! are written to `__consumer_offsets` before they are acknowledged or visible, and are
+//! reloaded from it at start-up. A tick from the broker's upkeep task expires sessions and
+//! completes timed-out rounds.
+
+mod group;
+pub(crate) mod offsets;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub(crate) use group::{GroupState, Identity, JoinRequest, Joined, Reply, Synced};
+use group::Group;
+use offsets::{Committed, Entry, GroupOffsets, METADATA_BYTES_MAX, OFFSETS_TOPIC};
+
+use crate::topics::{Topic, Topics};
+use crate::{Error, Result};
+
+/// Coordinator settings, Kafka's `group.*` broker configs.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`: a new group waits this long for more members.
+    pub initial_rebalance_delay: Duration,
+    /// `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
+    pub session_timeout_min_ms: i32,
+    pub session_timeout_max_ms: i32,
+    /// Most groups the coordinator holds, so clients cannot exhaust memory with group ids.
+    pub groups_max: usize,
+    /// Most members per group (Kafka's `group.max.size`).
+    pub members_max: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            initial_rebalance_delay: Duration::from_millis(3000),
+            session_timeout_min_ms: 6_000,
+            session_timeout_max_ms: 1_800_000,
+            groups_max: 100_000,
+            members_max: 1_000,
+        }
+    }
+}
+
+/// One partition's commit in an OffsetCommit.
+#[derive(Debug, Clone)]
+pub(crate) struct Commit {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) leader_epoch: i32,
+    pub(crate) metadata: Option<String>,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Description {
+    pub(crate) state: GroupState,
+    pub(crate) protocol_type: String,
+    pub(crate) protocol_name: String,
+    pub(crate) members: Vec<MemberDescription>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MemberDescription {
+    pub(crate) member_id: String,
+    pub(crate) group_instance_id: Option<String>,
+    pub(crate) client_id: String,
+    pub(crate) client_host: String,
+    pub(crate) metadata: Bytes,
+    pub(crate) assignment: Bytes,
+}
+
+#[derive(Debug)]
+struct GroupEntry {
+    group: Group,
+    offsets: GroupOffsets,
+}
+
+#[derive(Debug)]
+pub(crate) struct Coordinator {
+    config: GroupConfig,
+    groups: Mutex<HashMap<String, GroupEntry>>,
+    offsets_topic: Arc<Topic>,
+    /// Serialises writes to the offsets topic with the in-memory update that follows, so the
+    /// order in memory is the order in the log.
+    write_lock: Mutex<()>,
+}
+
+impl Coordinator {
+    /// Opens (creating if needed) `__consumer_offsets` and loads every group's offsets.
+    pub(crate) fn open(config: GroupConfig, topics: &Topics, now_ms: i64) -> Result<Self> {
+        let offsets_topic = match topics.get(OFFSETS_TOPIC) {
+            Some(topic) => topic,
+            None => {
+                let overrides = BTreeMap::from([
+                    ("cleanup.policy".to_string(), "compact".to_string()),
+                    ("segment.bytes".to_string(), (100 * 1024 * 1024).to_string()),
+                ]);
+                topics.create(OFFSETS_TOPIC, 1, overrides, false, now_ms)?
+            }
+        };
+        let entries = offsets::load(offsets_topic.partition(0)?)?;
+        let mut groups = HashMap::new();
+        for (group_id, (generation_id, offsets)) in offsets::fold(entries) {
+            let group = Group::new(group_id.clone(), generation_id);
+            groups.insert(group_id, GroupEntry { group, offsets });
+        }
+        tracing::info!(groups = groups.len(), "group coordinator loaded committed offsets");
+        Ok(Self {
+            config,
+            groups: Mutex::new(groups),
+            offsets_topic,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    fn groups(&self) -> MutexGuard<'_, HashMap<String, GroupEntry>> {
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_session_timeout(&self, timeout_ms: i32) -> Result<()> {
+        let (min_ms, max_ms) = (
+            self.config.session_timeout_min_ms,
+            self.config.session_timeout_max_ms,
+        );
+        if (min_ms..=max_ms).contains(&timeout_ms) {
+            Ok(())
+        } else {
+            Err(Error::InvalidSessionTimeout {
+                timeout_ms,
+                min_ms,
+                max_ms,
+            })
+        }
+    }
+
+    pub(crate) fn join(&self, group_id: &str, request: JoinRequest) -> Reply<Joined> {
+        let checked = (|| {
+            validate_group_id(group_id)?;
+            self.check_session_timeout(request.session_timeout.as_millis() as i32)
+        })();
+        if let Err(error) = checked {
+            return Reply::Now(Err(error));
+        }
+        let mut groups = self.groups();
+        if !groups.contains_key(group_id) {
+            if !request.member_id.is_empty() {
+                return Reply::Now(Err(Error::UnknownMemberId {
+                    member_id: request.member_id,
+                }));
+            }
+            if groups.len() >= self.config.groups_max {
+                return Reply::Now(Err(Error::CoordinatorNotAvailable));
+            }
+        }
+        let entry = groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| GroupEntry {
+                group: Group::new(group_id.to_string(), 0),
+                offsets: GroupOffsets::new(),
+            });
+        if request.member_id.is_empty() && entry.group.members.len() >= self.config.members_max {
+            return Reply::Now(Err(Error::GroupMaxSizeReached {
+                group_id: group_id.to_string(),
+            }));
+        }
+        let generation_before = entry.group.generation_id;
+        let reply = entry.group.join(
+            request,
+            Instant::now(),
+            self.config.initial_rebalance_delay,
+        );
+        let generation = entry.group.generation_id;
+        drop(groups);
+        if generation != generation_before {
+            self.record_generation(group_id, generation);
+        }
+        reply
+    }
+
+    pub(crate) fn sync(
+        &self,
+        group_id: &str,
+        identity: Identity<'_>,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Reply<Synced> {
+        match self.groups().get_mut(group_id) {
+            Some(entry) => entry.group.sync(identity, assignments, Instant::now()),
+            None => Reply::Now(Err(Error::UnknownMemberId {
+                member_id: identity.member_id.to_string(),
+            })),
+        }
+    }
+
+    pub(crate) fn heartbeat(&self, group_id: &str, identity: Identity<'_>) -> Result<()> {
+        match self.groups().get_mut(group_id) {
+            Some(entry) => entry.group.heartbeat(identity, Instant::now()),
+            None => Err(Error::UnknownMemberId {
+                member_id: identity.member_id.to_string(),
+            }),
+        }
+    }
+
+    /// Removes members; one result per `(member id, instance id)` given.
+    pub(crate) fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Vec<Result<()>> {
+        let mut groups = self.groups();
+        let now = Instant::now();
+        members
+            .iter()
+            .map(|(member_id, instance)| match groups.get_mut(group_id) {
+                Some(entry) => entry.group.leave(member_id, instance.as_deref(), now),
+                None => Err(Error::UnknownMemberId {
+                    member_id: member_id.clone(),
+                }),
+            })
+            .collect()
+    }
+
+    /// Expires sessions and completes rounds whose time is up.
+    pub(crate) fn tick(&self) {
+        let now = Instant::now();
+        let mut changed = Vec::new();
+        for (group_id, entry) in self.groups().iter_mut() {
+            let before = entry.group.generation_id;
+            entry.group.tick(now);
+            if entry.group.generation_id != before {
+                changed.push((group_id.clone(), entry.group.generation_id));
+            }
+        }
+        for (group_id, generation_id) in changed {
+            self.record_generation(&group_id, generation_id);
+        }
+    }
+
+    /// Persists a group's new generation so generations keep increasing across restarts.
+    /// Losing this write is harmless (members rejoin after a restart anyway), so it is logged,
+    /// not returned.
+    fn record_generation(&self, group_id: &str, generation_id: i32) {
+        let entry = Entry::Group {
+            group_id: group_id.to_string(),
+            generation_id: Some(generation_id),
+        };
+        if let Err(error) = self.write(&[entry]) {
+            tracing::warn!(group = group_id, %error, "cannot record the group generation");
+        }
+    }
+
+    fn write(&self, entries: &[Entry]) -> Result<()> {
+        let partition = self.offsets_topic.partition(0)?;
+        crate::handlers::blocking(|| offsets::append(partition, entries, crate::handlers::now_ms()))
+    }
+
+    /// Stores commits (OffsetCommit); one result per commit, or an error for the whole
+    /// request when the member may not commit.
+    pub(crate) fn commit(
+        &self,
+        group_id: &str,
+        identity: Identity<'_>,
+        commits: Vec<Commit>,
+        topics: &Topics,
+    ) -> Result<Vec<Result<()>>> {
+        validate_group_id(group_id)?;
+        let _write = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut groups = self.groups();
+            if !groups.contains_key(group_id) {
+                if identity.generation_id >= 0 || groups.len() >= self.config.groups_max {
+                    return Err(Error::UnknownMemberId {
+                        member_id: identity.member_id.to_string(),
+                    });
+                }
+                groups.insert(
+                    group_id.to_string(),
+                    GroupEntry {
+                        group: Group::new(group_id.to_string(), 0),
+                        offsets: GroupOffsets::new(),
+                    },
+                );
+            }
+            if let Some(entry) = groups.get_mut(group_id) {
+                entry.group.check_commit(identity, Instant::now())?;
+            }
+        }
+        let now_ms = crate::handlers::now_ms();
+        let results: Vec<Result<()>> = commits.iter().map(|c| check_commit(c, topics)).collect();
+        let entries: Vec<Entry> = commits
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(c, _)| Entry::Offset {
+                group_id: group_id.to_string(),
+                topic: c.topic.clone(),
+                partition: c.partition,
+                committed: Some(committed(c, now_ms)),
+            })
+            .collect();
+        if !entries.is_empty() {
+            self.write(&entries)?;
+        }
+        if let Some(entry) = self.groups().get_mut(group_id) {
+            for (commit, _) in commits.iter().zip(&results).filter(|(_, r)| r.is_ok()) {
+                entry.offsets.insert(
+                    (commit.topic.clone(), commit.partition),
+                    committed(commit, now_ms),
+                );
+            }
+        }
+        Ok(results)
+    }
+
+    /// Committed offsets of a group: of the partitions asked for, or all with `None`.
+    pub(crate) fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Vec<(String, i32, Option<Committed>)> {
+        let groups = self.groups();
+        let offsets = groups.get(group_id).map(|e| &e.offsets);
+        match partitions {
+            Some(asked) => asked
+                .into_iter()
+                .flat_map(|(topic, indexes)| {
+                    indexes.into_iter().map(move |i| (topic.clone(), i))
+                })
+                .map(|(topic, partition)| {
+                    let found = offsets.and_then(|o| o.get(&(topic.clone(), partition)).cloned());
+                    (topic, partition, found)
+                })
+                .collect(),
+            None => offsets
+                .into_iter()
+                .flatten()
+                .map(|((topic, partition), c)| (topic.clone(), *partition, Some(c.clone())))
+                .collect(),
+        }
+    }
+
+    /// Deletes a group's commits for some partitions (OffsetDelete). Refused per topic
+    /// while the group's members are subscribed to it.
+    pub(crate) fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<(String, i32, Result<()>)>> {
+        let _write = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let subscribed = {
+            let groups = self.groups();
+            let entry = groups.get(group_id).ok_or_else(|| Error::GroupIdNotFound {
+                group_id: group_id.to_string(),
+            })?;
+            subscribed_topics(&entry.group)
+        };
+        let results: Vec<(String, i32, Result<()>)> = partitions
+            .into_iter()
+            .map(|(topic, partition)| {
+                let result = if subscribed.contains(&topic) {
+                    Err(Error::GroupSubscribedToTopic {
+                        group_id: group_id.to_string(),
+                        topic: topic.clone(),
+                    })
+                } else {
+                    Ok(())
+                };
+                (topic, partition, result)
+            })
+            .collect();
+        let tombstones: Vec<Entry> = results
+            .iter()
+            .filter(|(_, _, r)| r.is_ok())
+            .map(|(topic, partition, _)| Entry::Offset {
+                group_id: group_id.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+                committed: None,
+            })
+            .collect();
+        if !tombstones.is_empty() {
+            self.write(&tombstones)?;
+        }
+        if let Some(entry) = self.groups().get_mut(group_id) {
+            for (topic, partition, _) in results.iter().filter(|(_, _, r)| r.is_ok()) {
+                entry.offsets.remove(&(topic.clone(), *partition));
+            }
+        }
+        Ok(results)
+    }
+
+    /// Every group: id, protocol type, state.
+    pub(crate) fn list(&self) -> Vec<(String, String, GroupState)> {
+        let mut listed: Vec<_> = self
+            .groups()
+            .values()
+            .filter(|e| e.group.state != GroupState::Dead)
+            .map(|e| {
+                (
+                    e.group.group_id.clone(),
+                    e.group.protocol_type.clone().unwrap_or_else(|| "consumer".into()),
+                    e.group.state,
+                )
+            })
+            .collect();
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        listed
+    }
+
+    pub(crate) fn describe(&self, group_id: &str) -> Option<Description> {
+        let groups = self.groups();
+        let group = &groups.get(group_id)?.group;
+        let protocol = group.protocol_name.clone();
+        Some(Description {
+            state: group.state,
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            protocol_name: protocol.clone().unwrap_or_default(),
+            members: group
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: m.metadata(protocol.as_deref()),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Deletes an empty group and its commits (DeleteGroups).
+    pub(crate) fn delete_group(&self, group_id: &str) -> Result<()> {
+        let _write = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<(String, i32)> = {
+            let mut groups = self.groups();
+            let entry = groups
+                .get_mut(group_id)
+                .filter(|e| e.group.state != GroupState::Dead)
+                .ok_or_else(|| Error::GroupIdNotFound {
+                    group_id: group_id.to_string(),
+                })?;
+            entry.group.mark_dead()?;
+            entry.offsets.keys().cloned().collect()
+        };
+        let mut tombstones: Vec<Entry> = keys
+            .into_iter()
+            .map(|(topic, partition)| Entry::Offset {
+                group_id: group_id.to_string(),
+                topic,
+                partition,
+                committed: None,
+            })
+            .collect();
+        tombstones.push(Entry::Group {
+            group_id: group_id.to_string(),
+            generation_id: None,
+        });
+        let written = self.write(&tombstones);
+        let mut groups = self.groups();
+        match written {
+            Ok(()) => {
+                groups.remove(group_id);
+                Ok(())
+            }
+            Err(error) => {
+                if let Some(entry) = groups.get_mut(group_id) {
+                    entry.group.state = GroupState::Empty;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+fn committed(commit: &Commit, now_ms: i64) -> Committed {
+    Committed {
+        offset: commit.offset,
+        leader_epoch: commit.leader_epoch,
+        metadata: commit.metadata.clone(),
+        commit_timestamp_ms: now_ms,
+    }
+}
+
+fn check_commit(commit: &Commit, topics: &Topics) -> Result<()> {
+    let size_bytes = commit.metadata.as_ref().map_or(0, String::len);
+    if size_bytes > METADATA_BYTES_MAX {
+        return Err(Error::OffsetMetadataTooLarge {
+            size_bytes,
+            size_bytes_max: METADATA_BYTES_MAX,
+        });
+    }
+    topics.require(&commit.topic)?.partition(commit.partition)?;
+    Ok(())
+}
+
+/// Kafka's rule: a group id is a non-empty string.
+pub(crate) fn validate_group_id(group_id: &str) -> Result<()> {
+    if group_id.is_empty() {
+        return Err(Error::InvalidGroupId { reason: "empty" });
+    }
+    if group_id.len() > 4096 {
+        return Err(Error::InvalidGroupId {
+            reason: "longer than 4096 bytes",
+        });
+    }
+    Ok(())
+}
+
+/// Topics the members of a `consumer` group subscribe to, read from their join metadata
+/// (ConsumerProtocolSubscription: version, then the topic array; later fields are ignored).
+/// Parsed by hand with every length checked, since the bytes come from clients.
+fn subscribed_topics(group: &Group) -> std::collections::HashSet<String> {
+    let mut topics = std::collections::HashSet::new();
+    if group.protocol_type.as_deref() != Some("consumer") {
+        return topics;
+    }
+    for member in group.members.values() {
+        let metadata = member.metadata(group.protocol_name.as_deref());
+        let mut reader = offsets::Reader(&metadata);
+        let Some(count) = reader.i16().and_then(|_version| reader.i32()) else {
+            continue;
+        };
+        for _ in 0..count.max(0) {
+            match reader.string() {
+                Some(Some(topic)) => {
+                    topics.insert(topic);
+                }
+                _ => break,
+            }
+        }
+    }
+    topics
+}

@@ -1,0 +1,351 @@
+//! Committed offsets and group generations, durable in the compacted internal topic
+//! `__consumer_offsets`, in Kafka's own record layout so Kafka tooling can read it.
+//!
+//! - Offset commit: key v1 `(group, topic, partition)`, value v3 `(offset, leader epoch,
+//!   metadata, commit timestamp)`; a null value (tombstone) deletes the commit.
+//! - Group metadata: key v2 `(group)`, value v3 `(protocol type, generation, protocol,
+//!   leader, state timestamp, members)`. Only the generation matters to us: it keeps
+//!   generations increasing across restarts. Members are not stored; after a restart every
+//!   consumer rejoins, as after a coordinator move in Kafka.
+//!
+//! Records are decoded defensively: unknown versions and malformed records are skipped with
+//! a warning, never trusted.
+
+use std::collections::BTreeMap;
+
+use fjord_record::{BatchBuilder, Compression, NewRecord, Records};
+
+use crate::partition::PartitionStorage;
+use crate::{Error, Result};
+
+/// The internal topic's name, as in Kafka.
+pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Kafka's `offset.metadata.max.bytes`.
+pub(crate) const METADATA_BYTES_MAX: usize = 4096;
+/// Records of one commit go in one batch; a request may commit this many partitions at most.
+pub(crate) const PARTITIONS_PER_COMMIT_MAX: usize = 100_000;
+
+const OFFSET_KEY_VERSION: i16 = 1;
+const GROUP_KEY_VERSION: i16 = 2;
+const OFFSET_VALUE_VERSION: i16 = 3;
+const GROUP_VALUE_VERSION: i16 = 3;
+
+/// A committed offset with what came with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Committed {
+    pub(crate) offset: i64,
+    pub(crate) leader_epoch: i32,
+    pub(crate) metadata: Option<String>,
+    pub(crate) commit_timestamp_ms: i64,
+}
+
+/// One record of the offsets topic, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Entry {
+    Offset {
+        group_id: String,
+        topic: String,
+        partition: i32,
+        committed: Option<Committed>,
+    },
+    Group {
+        group_id: String,
+        generation_id: Option<i32>,
+    },
+}
+
+impl Entry {
+    /// Key and value (`None` = tombstone) in Kafka's layout.
+    pub(crate) fn encode(&self, now_ms: i64) -> (Vec<u8>, Option<Vec<u8>>) {
+        match self {
+            Entry::Offset {
+                group_id,
+                topic,
+                partition,
+                committed,
+            } => {
+                let mut key = Vec::new();
+                put_i16(&mut key, OFFSET_KEY_VERSION);
+                put_string(&mut key, Some(group_id));
+                put_string(&mut key, Some(topic));
+                key.extend_from_slice(&partition.to_be_bytes());
+                let value = committed.as_ref().map(|c| {
+                    let mut value = Vec::new();
+                    put_i16(&mut value, OFFSET_VALUE_VERSION);
+                    value.extend_from_slice(&c.offset.to_be_bytes());
+                    value.extend_from_slice(&c.leader_epoch.to_be_bytes());
+                    put_string(&mut value, Some(c.metadata.as_deref().unwrap_or("")));
+                    value.extend_from_slice(&c.commit_timestamp_ms.to_be_bytes());
+                    value
+                });
+                (key, value)
+            }
+            Entry::Group {
+                group_id,
+                generation_id,
+            } => {
+                let mut key = Vec::new();
+                put_i16(&mut key, GROUP_KEY_VERSION);
+                put_string(&mut key, Some(group_id));
+                let value = generation_id.map(|generation_id| {
+                    let mut value = Vec::new();
+                    put_i16(&mut value, GROUP_VALUE_VERSION);
+                    put_string(&mut value, Some("consumer"));
+                    value.extend_from_slice(&generation_id.to_be_bytes());
+                    put_string(&mut value, None);
+                    put_string(&mut value, None);
+                    value.extend_from_slice(&now_ms.to_be_bytes());
+                    value.extend_from_slice(&0i32.to_be_bytes());
+                    value
+                });
+                (key, value)
+            }
+        }
+    }
+
+    /// Decodes a record; `None` for versions and shapes this broker does not know.
+    pub(crate) fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Self> {
+        let mut key = Reader(key);
+        match key.i16()? {
+            0 | 1 => {
+                let group_id = key.string()??;
+                let topic = key.string()??;
+                let partition = key.i32()?;
+                let committed = match value {
+                    None => None,
+                    Some(value) => Some(decode_offset_value(value)?),
+                };
+                Some(Entry::Offset {
+                    group_id,
+                    topic,
+                    partition,
+                    committed,
+                })
+            }
+            2 => {
+                let group_id = key.string()??;
+                let generation_id = match value {
+                    None => None,
+                    Some(value) => {
+                        let mut value = Reader(value);
+                        let _version = value.i16()?;
+                        let _protocol_type = value.string()?;
+                        Some(value.i32()?)
+                    }
+                };
+                Some(Entry::Group {
+                    group_id,
+                    generation_id,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+fn decode_offset_value(value: &[u8]) -> Option<Committed> {
+    let mut value = Reader(value);
+    let version = value.i16()?;
+    let offset = value.i64()?;
+    let leader_epoch = if version >= 3 { value.i32()? } else { -1 };
+    let metadata = value.string()?;
+    let commit_timestamp_ms = value.i64()?;
+    Some(Committed {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp_ms,
+    })
+}
+
+/// Appends entries to the offsets partition as one batch, durable under its flush policy.
+pub(crate) fn append(
+    partition: &dyn PartitionStorage,
+    entries: &[Entry],
+    now_ms: i64,
+) -> Result<()> {
+    let mut builder = BatchBuilder::new(Compression::None);
+    let encoded: Vec<_> = entries.iter().map(|e| e.encode(now_ms)).collect();
+    for (key, value) in &encoded {
+        builder
+            .push(&NewRecord {
+                timestamp_ms: now_ms,
+                key: Some(key),
+                value: value.as_deref(),
+                headers: &[],
+            })
+            .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+    }
+    let mut batch = builder
+        .build()
+        .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+    partition.append(&mut batch, now_ms)?;
+    Ok(())
+}
+
+/// Every entry in the offsets partition, oldest first, later ones superseding earlier.
+pub(crate) fn load(partition: &dyn PartitionStorage) -> Result<Vec<Entry>> {
+    let offsets = partition.offsets()?;
+    let mut offset = offsets.log_start_offset;
+    let mut entries = Vec::new();
+    let mut buffer = Vec::new();
+    while offset < offsets.log_end_offset {
+        buffer.clear();
+        let read = partition.read_into(
+            offset,
+            1024 * 1024,
+            crate::Isolation::HighWatermark,
+            &mut buffer,
+        )?;
+        if read == 0 {
+            break;
+        }
+        for batch in fjord_record::batches(&buffer) {
+            let batch = batch.map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+            offset = offset.max(batch.header.next_offset());
+            let records = batch
+                .decompressed_record_bytes(fjord_record::DECOMPRESSED_BYTES_MAX)
+                .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+            for record in Records::new(&records) {
+                let record = record.map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+                match record.key.and_then(|key| Entry::decode(key, record.value)) {
+                    Some(entry) => entries.push(entry),
+                    None => tracing::warn!(
+                        offset = batch.header.base_offset + i64::from(record.offset_delta),
+                        "skipping an unreadable record in {OFFSETS_TOPIC}"
+                    ),
+                }
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// Folds loaded entries into each group's committed offsets and last generation.
+pub(crate) type GroupOffsets = BTreeMap<(String, i32), Committed>;
+
+pub(crate) fn fold(entries: Vec<Entry>) -> BTreeMap<String, (i32, GroupOffsets)> {
+    let mut groups: BTreeMap<String, (i32, GroupOffsets)> = BTreeMap::new();
+    for entry in entries {
+        match entry {
+            Entry::Offset {
+                group_id,
+                topic,
+                partition,
+                committed,
+            } => {
+                let offsets = &mut groups.entry(group_id).or_default().1;
+                match committed {
+                    Some(c) => offsets.insert((topic, partition), c),
+                    None => offsets.remove(&(topic, partition)),
+                };
+            }
+            Entry::Group {
+                group_id,
+                generation_id: Some(generation_id),
+            } => groups.entry(group_id).or_default().0 = generation_id,
+            Entry::Group {
+                group_id,
+                generation_id: None,
+            } => {
+                groups.remove(&group_id);
+            }
+        }
+    }
+    groups
+}
+
+fn put_i16(out: &mut Vec<u8>, value: i16) {
+    out.extend_from_slice(&value.to_be_bytes());
+}
+
+fn put_string(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        Some(s) => {
+            let bytes = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
+            put_i16(out, bytes.len() as i16);
+            out.extend_from_slice(bytes);
+        }
+        None => put_i16(out, -1),
+    }
+}
+
+/// Reads big-endian fields off a slice; every read is bounds-checked.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+
+    pub(crate) fn i16(&mut self) -> Option<i16> {
+        self.take().map(i16::from_be_bytes)
+    }
+
+    pub(crate) fn i32(&mut self) -> Option<i32> {
+        self.take().map(i32::from_be_bytes)
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        self.take().map(i64::from_be_bytes)
+    }
+
+    /// `Some(None)` for a null string, `None` when the bytes run out or are not UTF-8.
+    pub(crate) fn string(&mut self) -> Option<Option<String>> {
+        let length = self.i16()?;
+        if length < 0 {
+            return Some(None);
+        }
+        let (bytes, rest) = self.0.split_at_checked(length as usize)?;
+        self.0 = rest;
+        Some(Some(String::from_utf8(bytes.to_vec()).ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_fold() {
+        let committed = Committed {
+            offset: 42,
+            leader_epoch: 3,
+            metadata: Some("m".into()),
+            commit_timestamp_ms: 1000,
+        };
+        let entries = vec![
+            Entry::Offset {
+                group_id: "g".into(),
+                topic: "t".into(),
+                partition: 2,
+                committed: Some(committed.clone()),
+            },
+            Entry::Group {
+                group_id: "g".into(),
+                generation_id: Some(7),
+            },
+            Entry::Offset {
+                group_id: "g".into(),
+                topic: "t".into(),
+                partition: 3,
+                committed: None,
+            },
+        ];
+        let decoded: Vec<Entry> = entries
+            .iter()
+            .map(|e| {
+                let (key, value) = e.encode(5);
+                Entry::decode(&key, value.as_deref()).expect("decodes")
+            })
+            .collect();
+        assert_eq!(decoded, entries);
+        let groups = fold(decoded);
+        assert_eq!(groups["g"].0, 7);
+        assert_eq!(groups["g"].1[&("t".to_string(), 2)], committed);
+        assert!(Entry::decode(&[0, 9], None).is_none());
+        assert!(Entry::decode(&[0, 1, 0, 50, b'x'], None).is_none());
+    }
+}

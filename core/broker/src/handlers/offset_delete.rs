@@ -1,0 +1,42 @@
+//! OffsetDelete: drops a group's commits for partitions it no longer consumes.
+
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Context, blocking};
+use crate::codes::error_code;
+
+pub(crate) fn handle(context: &Context, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let partitions: Vec<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.to_string(), p.partition_index))
+        })
+        .collect();
+    let outcome = blocking(|| context.groups().delete_offsets(&request.group_id, partitions));
+    let results = match outcome {
+        Ok(results) => results,
+        Err(error) => return OffsetDeleteResponse::default().with_error_code(error_code(&error)),
+    };
+    let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
+    for (topic, partition, result) in results {
+        let partition = OffsetDeleteResponsePartition::default()
+            .with_partition_index(partition)
+            .with_error_code(result.as_ref().map_or_else(error_code, |()| 0));
+        match topics.last_mut() {
+            Some(last) if last.name.as_str() == topic => last.partitions.push(partition),
+            _ => topics.push(
+                OffsetDeleteResponseTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic)))
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    OffsetDeleteResponse::default().with_topics(topics)
+}

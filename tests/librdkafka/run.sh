@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# librdkafka's own integration test suite (tests/test-runner from Debian's librdkafka source
+# package, the same librdkafka kcat uses) against a real `fjord serve`.
+#
+#   FJORD_BIN=target/debug/fjord tests/librdkafka/run.sh              # tests in allowlist.txt
+#   FJORD_BIN=... tests/librdkafka/run.sh 0012 0017                   # these tests only
+#   FJORD_BIN=... tests/librdkafka/run.sh --list tests/librdkafka/candidates.txt
+#   tests/librdkafka/run.sh --build-only                              # fetch and build, no run
+#
+# Environment:
+#   FJORD_BIN         broker binary (default: target/debug/fjord)
+#   RDK_WORK          where the source is unpacked and built (default: target/librdkafka-src)
+#   RDK_TEST_TIMEOUT  seconds one test number may run before it is killed (default: 240)
+#   RDK_QUICK         1 (default): test-runner -Q, fewer messages; 0: the full message counts
+#   RDK_LOG_DIR       per-test logs (default: a fresh directory under target/librdkafka-logs)
+#
+# Each test number runs in its own test-runner process (a test that times out there kills the
+# whole process), against one broker on a free port with a fresh data directory. Exits 0 only
+# when every selected test passed. A broker that died during a test fails that test and is
+# started again (fresh data directory) for the next one.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+work="${RDK_WORK:-$root/target/librdkafka-src}"
+fjord_bin="${FJORD_BIN:-$root/target/debug/fjord}"
+per_test_timeout="${RDK_TEST_TIMEOUT:-240}"
+quick="${RDK_QUICK:-1}"
+# The broker version the tests gate their features on (TEST_BRKVER): the Kafka release whose
+# protocol Fjord speaks.
+kafka_version="${RDK_KAFKA_VERSION:-3.5.0}"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+apt_updated=0
+apt_update() {
+    if ((!apt_updated)); then
+        apt-get update -qq >/dev/null
+        apt_updated=1
+    fi
+}
+
+apt_install() {
+    local missing=() package
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]} (Debian)"
+        apt_update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# deb-src entries beside the existing deb ones, so `apt-get source` works. Idempotent: a second
+# run finds the file (or any other deb-src entry) and changes nothing.
+enable_deb_src() {
+    local dir=/etc/apt/sources.list.d
+    if grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list "$dir"/*.list "$dir"/*.sources; then
+        return
+    fi
+    log "enabling deb-src for Debian's sources"
+    if [[ -f $dir/debian.sources ]]; then
+        sed 's/^Types: deb$/Types: deb-src/' "$dir/debian.sources" >"$dir/fjord-deb-src.sources"
+    elif [[ -f /etc/apt/sources.list ]]; then
+        sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list >"$dir/fjord-deb-src.list"
+    else
+        echo "error: no Debian apt sources found to derive deb-src entries from" >&2
+        exit 1
+    fi
+    apt_updated=0
+}
+
+src_dir() {
+    local dir
+    for dir in "$work"/librdkafka-[0-9]*/; do
+        [[ -f $dir/configure ]] && { echo "${dir%/}"; return; }
+    done
+}
+
+build() {
+    local src
+    src="$(src_dir || true)"
+    if [[ -n $src && -x $src/tests/test-runner && -f $src/.fjord-built ]]; then
+        echo "$src"
+        return
+    fi
+    local start=$SECONDS
+    apt_install build-essential dpkg-dev pkg-config python3 zlib1g-dev libzstd-dev liblz4-dev
+    if [[ -z $src ]]; then
+        enable_deb_src
+        apt_update
+        log "apt-get source librdkafka into $work"
+        mkdir -p "$work"
+        (cd "$work" && apt-get source -qq librdkafka >/dev/null 2>&1) || {
+            echo "error: apt-get source librdkafka failed" >&2
+            exit 1
+        }
+        src="$(src_dir)"
+    fi
+    log "building librdkafka and its test-runner in $src"
+    (
+        cd "$src"
+        # No SSL, SASL/GSSAPI or HTTP: out of scope for Fjord, and fewer build dependencies.
+        ./configure --no-download --disable-ssl --disable-gssapi --disable-curl >fjord-configure.log 2>&1 ||
+            { tail -30 fjord-configure.log >&2; exit 1; }
+        grep -q 'BUILT_WITH.*ZSTD' fjord-configure.log && grep -q 'BUILT_WITH.*LZ4_EXT' fjord-configure.log ||
+            { echo "error: librdkafka configured without zstd/lz4" >&2; exit 1; }
+        make -j"$(nproc)" libs >fjord-build.log 2>&1 || { tail -30 fjord-build.log >&2; exit 1; }
+        make -j"$(nproc)" -C tests test-runner >>fjord-build.log 2>&1 || { tail -30 fjord-build.log >&2; exit 1; }
+        touch .fjord-built
+    )
+    log "librdkafka built in $((SECONDS - start))s"
+    echo "$src"
+}
+
+# ---- arguments ----
+tests=()
+list_file=""
+build_only=0
+while (($#)); do
+    case "$1" in
+        --list) list_file="$2"; shift 2 ;;
+        --build-only) build_only=1; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        [0-9][0-9][0-9][0-9] | [0-9][0-9][0-9][0-9]:*) tests+=("$1"); shift ;;
+        *) echo "error: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+if ((${#tests[@]} == 0)); then
+    list_file="${list_file:-$here/allowlist.txt}"
+    # One test number a line, optionally followed by a scenario; '#' starts a comment.
+    while read -r number scenario _; do
+        tests+=("$number${scenario:+:$scenario}")
+    done < <(sed 's/#.*//' "$list_file" | awk 'NF')
+fi
+
+src="$(build)"
+((build_only)) && exit 0
+((${#tests[@]})) || { echo "error: no tests selected" >&2; exit 2; }
+[[ -x $fjord_bin ]] || { echo "error: FJORD_BIN=$fjord_bin is not an executable" >&2; exit 2; }
+
+# ---- broker ----
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/fjord-rdk.XXXXXX")"
+log_dir="${RDK_LOG_DIR:-$root/target/librdkafka-logs/$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$log_dir"
+broker_pid=""
+broker_scenario=""
+port=""
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The broker configuration of librdkafka's test scenarios (tests/scenarios/*.json): 4 partitions
+# for auto-created topics, auto-creation on except in "noautocreate". (Their replication factor
+# 3 needs three brokers; tests that depend on it are out of scope.)
+start_broker() {
+    local scenario="$1" auto_create=true
+    [[ $scenario == noautocreate ]] && auto_create=false
+    broker_scenario="$scenario"
+    port="$(free_port)"
+    rm -rf "$run_dir/data"
+    echo "---- fjord serve, scenario $scenario, port $port" >>"$log_dir/broker.log"
+    "$fjord_bin" serve --listen "127.0.0.1:$port" --data-dir "$run_dir/data" \
+        --auto-create-topics "$auto_create" --num-partitions 4 \
+        >>"$log_dir/broker.log" 2>&1 &
+    broker_pid=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            printf 'metadata.broker.list=127.0.0.1:%s\ntest.topic.random=true\n' "$port" \
+                >"$run_dir/test.conf"
+            return
+        fi
+        kill -0 "$broker_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "error: fjord serve did not start listening on 127.0.0.1:$port; see $log_dir/broker.log" >&2
+    exit 1
+}
+
+stop_broker() {
+    [[ -n $broker_pid ]] || return 0
+    local pid=$broker_pid status=0
+    broker_pid=""
+    kill -TERM "$pid" 2>/dev/null || return 0
+    local i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" || status=$?
+    return "$status"
+}
+
+cleanup() {
+    stop_broker || true
+    rm -rf "$run_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "logs in $log_dir"
+
+# ---- tests ----
+runner_args=(-L)            # skip TEST_F_LOCAL tests: they use librdkafka's mock cluster, not Fjord
+((quick)) && runner_args+=(-Q)
+passed=() failed=()
+for entry in "${tests[@]}"; do
+    number="${entry%%:*}"
+    scenario=default
+    if [[ $entry == *:* ]]; then scenario="${entry#*:}"; fi
+    if [[ $scenario != "$broker_scenario" ]]; then
+        stop_broker || true
+        start_broker "$scenario"
+    fi
+    test_log="$log_dir/$number.log"
+    if [[ $scenario != default ]]; then test_log="$log_dir/$number-$scenario.log"; fi
+    begin=$SECONDS
+    rc=0
+    (
+        cd "$src/tests"
+        export LD_LIBRARY_PATH="$src/src:$src/src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        export RDKAFKA_TEST_CONF="$run_dir/test.conf" TEST_KAFKA_VERSION="$kafka_version"
+        export TESTS="$number" RDKAFKA_GITVER="debian-source"
+        timeout -k 10 "$per_test_timeout" ./test-runner "${runner_args[@]}" -s "$scenario"
+    ) >"$test_log" 2>&1 || rc=$?
+    took=$((SECONDS - begin))
+    # The summary table: one row per test (variant) with its state.
+    ran="$(sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -cE '^\| +[0-9]{4}_\S+ +\| +(PASSED|FAILED)' || true)"
+    verdict=""
+    if ((rc == 124 || rc == 137)); then
+        verdict="timed out after ${per_test_timeout}s"
+    elif ((rc != 0)); then
+        verdict="failed (exit $rc)"
+    elif ((ran == 0)); then
+        verdict="ran nothing (all variants skipped)"
+    fi
+    if ! kill -0 "$broker_pid" 2>/dev/null; then
+        verdict="${verdict:+$verdict; }BROKER DIED"
+        wait "$broker_pid" 2>/dev/null || true
+        broker_pid=""
+        start_broker "$scenario"
+    fi
+    if [[ -z $verdict ]]; then
+        passed+=("$entry")
+        printf 'PASS %-20s %4ss\n' "$entry" "$took"
+    else
+        failed+=("$entry")
+        printf 'FAIL %-20s %4ss  %s  (log: %s)\n' "$entry" "$took" "$verdict" "$test_log"
+        sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -E 'FAIL|Test .* timed out|ERROR' | head -5 | sed 's/^/    /'
+    fi
+done
+
+broker_status=0
+stop_broker || broker_status=$?
+
+echo
+echo "librdkafka test-runner: passed ${#passed[@]} of ${#tests[@]} attempted"
+((${#failed[@]})) && echo "failed: ${failed[*]}"
+if ((broker_status != 0)); then
+    echo "fjord serve exited with status $broker_status on SIGTERM; see $log_dir/broker.log"
+fi
+echo "librdkafka: ${#passed[@]} passed, ${#failed[@]} failed"
+((${#failed[@]} == 0 && broker_status == 0))
