@@ -4,9 +4,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 
 def test_produce_and_consume(broker):
-    # Idempotence (kafka-python's default) needs InitProducerId, which is not implemented yet.
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", compression_type="gzip",
-                             enable_idempotence=False)
+    # kafka-python's producer is idempotent by default: InitProducerId, then sequenced batches.
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", compression_type="gzip")
     for i in range(300):
         producer.send("kp", key=f"k{i}".encode(), value=f"v{i}".encode(), headers=[("h", b"1")])
     producer.flush(30)

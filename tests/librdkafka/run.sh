@@ -11,7 +11,8 @@
 #   FJORD_BIN         broker binary (default: target/debug/fjord)
 #   RDK_WORK          where the source is unpacked and built (default: target/librdkafka-src)
 #   RDK_TEST_TIMEOUT  seconds one test number may run before it is killed (default: 240)
-#   RDK_QUICK         1 (default): test-runner -Q, fewer messages; 0: the full message counts
+#   RDK_QUICK         0 (default): every sub-test; 1: test-runner -Q, which skips every sub-test
+#                     not marked quick (so a test made only of those "passes" having done nothing)
 #   RDK_LOG_DIR       per-test logs (default: a fresh directory under target/librdkafka-logs)
 #
 # Each test number runs in its own test-runner process (a test that times out there kills the
@@ -25,7 +26,7 @@ root="$(cd "$here/../.." && pwd)"
 work="${RDK_WORK:-$root/target/librdkafka-src}"
 fjord_bin="${FJORD_BIN:-$root/target/debug/fjord}"
 per_test_timeout="${RDK_TEST_TIMEOUT:-240}"
-quick="${RDK_QUICK:-1}"
+quick="${RDK_QUICK:-0}"
 # The broker version the tests gate their features on (TEST_BRKVER): the Kafka release whose
 # protocol Fjord speaks.
 kafka_version="${RDK_KAFKA_VERSION:-3.5.0}"
@@ -225,14 +226,18 @@ for entry in "${tests[@]}"; do
         export LD_LIBRARY_PATH="$src/src:$src/src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
         export RDKAFKA_TEST_CONF="$run_dir/test.conf" TEST_KAFKA_VERSION="$kafka_version"
         export TESTS="$number" RDKAFKA_GITVER="debian-source"
-        timeout -k 10 "$per_test_timeout" ./test-runner "${runner_args[@]}" -s "$scenario"
+        rc=0
+        timeout -k 10 "$per_test_timeout" ./test-runner "${runner_args[@]}" -s "$scenario" || rc=$?
+        exit "$rc"
     ) >"$test_log" 2>&1 || rc=$?
     took=$((SECONDS - begin))
     # The summary table: one row per test (variant) with its state.
     ran="$(sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -cE '^\| +[0-9]{4}_\S+ +\| +(PASSED|FAILED)' || true)"
     verdict=""
-    if ((rc == 124 || rc == 137)); then
-        verdict="timed out after ${per_test_timeout}s"
+    if ((rc == 124)); then
+        verdict="killed after ${per_test_timeout}s (RDK_TEST_TIMEOUT)"
+    elif grep -q 'timed out (timeout set to' "$test_log"; then
+        verdict="test-runner's own timeout"
     elif ((rc != 0)); then
         verdict="failed (exit $rc)"
     elif ((ran == 0)); then
@@ -250,7 +255,7 @@ for entry in "${tests[@]}"; do
     else
         failed+=("$entry")
         printf 'FAIL %-20s %4ss  %s  (log: %s)\n' "$entry" "$took" "$verdict" "$test_log"
-        sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -E 'FAIL|Test .* timed out|ERROR' | head -5 | sed 's/^/    /'
+        sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -E 'FAIL|Test .* timed out|ERROR' | head -5 | sed 's/^/    /' || true
     fi
 done
 
