@@ -213,16 +213,7 @@ impl Topics {
                 reason: "must be between 1 and the broker's partitions_max",
             });
         }
-        for (key, value) in &overrides {
-            if key.contains(['\n', '\r', '=']) || value.contains(['\n', '\r']) {
-                return Err(fjord_log::Error::InvalidConfig {
-                    name: key.clone(),
-                    value: value.clone(),
-                    reason: "line breaks are not allowed",
-                }
-                .into());
-            }
-        }
+        check_override_text(&overrides)?;
         self.effective_config(&overrides)?;
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
         if topics.contains_key(name) {
@@ -251,6 +242,100 @@ impl Topics {
         Ok(topic)
     }
 
+    /// Replaces a topic's config overrides (AlterConfigs, IncrementalAlterConfigs): the new
+    /// set is validated whole, persisted in the topic file, then applied to every partition.
+    pub fn alter_config(
+        &self,
+        name: &str,
+        overrides: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<()> {
+        check_override_text(&overrides)?;
+        let config = self.effective_config(&overrides)?;
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let topic = topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTopic {
+                topic: name.to_string(),
+            })?;
+        if validate_only {
+            return Ok(());
+        }
+        let file = TopicFile {
+            id: topic.id,
+            partitions: topic.partition_count(),
+            overrides: overrides.clone(),
+        };
+        file.write(&self.dir, name)?;
+        for partition in &topic.partitions {
+            partition.with_log_mut(|log| Ok(log.set_config(config.clone())?))?;
+        }
+        let altered = Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            overrides,
+            config,
+            partitions: topic.partitions.clone(),
+        };
+        topics.insert(name.to_string(), Arc::new(altered));
+        tracing::info!(topic = name, "topic config altered");
+        Ok(())
+    }
+
+    /// Grows a topic to `count` partitions (CreatePartitions). Partitions are never removed.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let topic = topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTopic {
+                topic: name.to_string(),
+            })?;
+        if count <= topic.partition_count() || count > self.partitions_max {
+            return Err(Error::InvalidPartitions {
+                count,
+                reason: "must be more than the topic has and at most the broker's partitions_max",
+            });
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let file = TopicFile {
+            id: topic.id,
+            partitions: count,
+            overrides: topic.overrides.clone(),
+        };
+        file.write(&self.dir, name)?;
+        let mut partitions = topic.partitions.clone();
+        for index in topic.partition_count()..count {
+            let tp = TopicPartition::new(name, index);
+            let log = self.store.create_log(&tp, topic.config.clone(), now_ms)?;
+            partitions.push(Arc::new(LocalPartition::new(log)));
+        }
+        let grown = Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            overrides: topic.overrides.clone(),
+            config: topic.config.clone(),
+            partitions,
+        };
+        topics.insert(name.to_string(), Arc::new(grown));
+        tracing::info!(topic = name, partitions = count, "partitions added");
+        Ok(())
+    }
+
+    /// The broker-wide defaults topics start from.
+    pub fn defaults(&self) -> &LogConfig {
+        &self.defaults
+    }
+
     /// Deletes a topic and its logs.
     pub fn delete(&self, name: &str) -> Result<()> {
         let topic = self
@@ -273,14 +358,29 @@ impl Topics {
         Ok(())
     }
 
-    /// Runs time-based upkeep on every partition: interval flushes and retention.
-    pub fn maintain(&self, now_ms: i64, retention: bool) {
+    /// Runs time-based upkeep on every partition: interval flushes, and with `cleanup` also
+    /// retention and compaction. A compaction round is planned and installed under the
+    /// partition's lock but runs outside it, so producers and consumers are not held up.
+    pub fn maintain(&self, now_ms: i64, cleanup: bool) {
         for topic in self.list() {
             for (index, partition) in topic.partitions.iter().enumerate() {
                 let outcome = partition.with_log_mut(|log| {
                     log.flush_if_due(now_ms)?;
-                    if retention {
+                    if cleanup {
                         log.apply_retention(now_ms)?;
+                    }
+                    Ok(())
+                });
+                let outcome = outcome.and_then(|()| {
+                    if !cleanup {
+                        return Ok(());
+                    }
+                    let plan = partition.with_log_mut(|log| Ok(log.compaction_plan(now_ms)))?;
+                    if let Some(plan) = plan {
+                        let compacted = plan.run()?;
+                        let done =
+                            partition.with_log_mut(|log| Ok(log.install_compaction(compacted)?))?;
+                        tracing::debug!(topic = %topic.name, partition = index, ?done, "compacted");
                     }
                     Ok(())
                 });
@@ -301,6 +401,21 @@ impl Topics {
             .collect::<Vec<_>>();
         Ok(self.store.close(logs)?)
     }
+}
+
+/// Config names and values go into a line-based file: no line breaks, no `=` in names.
+fn check_override_text(overrides: &BTreeMap<String, String>) -> Result<()> {
+    for (key, value) in overrides {
+        if key.contains(['\n', '\r', '=']) || value.contains(['\n', '\r']) {
+            return Err(fjord_log::Error::InvalidConfig {
+                name: key.clone(),
+                value: value.clone(),
+                reason: "line breaks are not allowed",
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// The persisted form of a topic.

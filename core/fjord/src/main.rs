@@ -44,6 +44,21 @@ struct ServeArgs {
     /// Partitions of auto-created topics (Kafka's num.partitions).
     #[arg(long, env = "FJORD_NUM_PARTITIONS", default_value_t = 1)]
     num_partitions: i32,
+    /// How long a new consumer group waits for more members before its first rebalance
+    /// completes (Kafka's group.initial.rebalance.delay.ms).
+    #[arg(
+        long,
+        env = "FJORD_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        default_value_t = 3000
+    )]
+    group_initial_rebalance_delay_ms: u64,
+    /// Shortest session timeout a consumer may ask for (Kafka's group.min.session.timeout.ms).
+    #[arg(
+        long,
+        env = "FJORD_GROUP_MIN_SESSION_TIMEOUT_MS",
+        default_value_t = 6000
+    )]
+    group_min_session_timeout_ms: i32,
     /// Default topic config, Kafka names: --log-config flush.messages=1 (repeatable).
     #[arg(long = "log-config", value_name = "NAME=VALUE")]
     log_config: Vec<String>,
@@ -67,6 +82,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.node_id = args.node_id;
     config.auto_create_topics = args.auto_create_topics;
     config.default_partitions = args.num_partitions;
+    config.groups.initial_rebalance_delay =
+        std::time::Duration::from_millis(args.group_initial_rebalance_delay_ms);
+    config.groups.session_timeout_min_ms = args.group_min_session_timeout_ms;
     if let Some(advertised) = args.advertised_listener {
         let (host, port) = advertised
             .rsplit_once(':')

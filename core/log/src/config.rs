@@ -148,6 +148,56 @@ impl LogConfig {
         Ok(())
     }
 
+    /// Every config this log understands, by Kafka name, with its current value as Kafka
+    /// tools show it (DescribeConfigs).
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let never = i64::MAX.to_string();
+        let optional = |v: Option<i64>| v.map_or("-1".to_string(), |v| v.to_string());
+        let policy = match (self.cleanup_policy.compact, self.cleanup_policy.delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        };
+        vec![
+            ("cleanup.policy", policy.to_string()),
+            ("delete.retention.ms", self.delete_retention_ms.to_string()),
+            (
+                "flush.messages",
+                match self.flush {
+                    FlushPolicy::EveryBatch => "1".to_string(),
+                    _ => never.clone(),
+                },
+            ),
+            (
+                "flush.ms",
+                match self.flush {
+                    FlushPolicy::IntervalMs(ms) => ms.to_string(),
+                    FlushPolicy::EveryBatch => "0".to_string(),
+                    FlushPolicy::Os => never,
+                },
+            ),
+            (
+                "index.interval.bytes",
+                self.index_interval_bytes.to_string(),
+            ),
+            ("max.message.bytes", self.max_message_bytes.to_string()),
+            (
+                "message.timestamp.type",
+                match self.message_timestamp_type {
+                    TimestampType::CreateTime => "CreateTime".to_string(),
+                    TimestampType::LogAppendTime => "LogAppendTime".to_string(),
+                },
+            ),
+            (
+                "retention.bytes",
+                optional(self.retention_bytes.and_then(|b| i64::try_from(b).ok())),
+            ),
+            ("retention.ms", optional(self.retention_ms)),
+            ("segment.bytes", self.segment_bytes.to_string()),
+            ("segment.ms", self.segment_ms.to_string()),
+        ]
+    }
+
     /// Sets one config by its Kafka name. Unknown names and invalid values are an error
     /// (so a typo never passes), and leave the config unchanged.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
@@ -218,5 +268,28 @@ fn invalid(name: &str, value: impl ToString, reason: &'static str) -> Error {
         name: name.to_string(),
         value: value.to_string(),
         reason,
+    }
+}
+
+#[cfg(test)]
+mod entries_tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_back_into_the_same_config() {
+        let mut config = LogConfig {
+            flush: FlushPolicy::IntervalMs(250),
+            retention_ms: None,
+            cleanup_policy: CleanupPolicy::COMPACT_DELETE,
+            ..LogConfig::default()
+        };
+        config.message_timestamp_type = TimestampType::LogAppendTime;
+        for original in [config, LogConfig::default()] {
+            let mut parsed = LogConfig::default();
+            for (name, value) in original.entries() {
+                parsed.set(name, &value).expect("every entry parses");
+            }
+            assert_eq!(parsed, original);
+        }
     }
 }

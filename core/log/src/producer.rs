@@ -350,7 +350,11 @@ fn last_sequence(header: &BatchHeader) -> i32 {
 }
 
 fn next_sequence(sequence: i32) -> i32 {
-    if sequence == i32::MAX { 0 } else { sequence + 1 }
+    if sequence == i32::MAX {
+        0
+    } else {
+        sequence + 1
+    }
 }
 
 #[cfg(test)]

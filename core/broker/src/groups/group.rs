@@ -410,7 +410,10 @@ impl Group {
             return;
         }
         self.protocol_name = self.select_protocol();
-        let leader_gone = !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l));
+        let leader_gone = !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l));
         if leader_gone {
             self.leader = self
                 .members

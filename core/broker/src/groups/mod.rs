@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-pub(crate) use group::{GroupState, Identity, JoinRequest, Joined, Reply, Synced};
 use group::Group;
+pub(crate) use group::{GroupState, Identity, JoinRequest, Joined, Reply, Synced};
 use offsets::{Committed, Entry, GroupOffsets, METADATA_BYTES_MAX, OFFSETS_TOPIC};
 
 use crate::topics::{Topic, Topics};
@@ -114,7 +114,10 @@ impl Coordinator {
             let group = Group::new(group_id.clone(), generation_id);
             groups.insert(group_id, GroupEntry { group, offsets });
         }
-        tracing::info!(groups = groups.len(), "group coordinator loaded committed offsets");
+        tracing::info!(
+            groups = groups.len(),
+            "group coordinator loaded committed offsets"
+        );
         Ok(Self {
             config,
             groups: Mutex::new(groups),
@@ -174,11 +177,9 @@ impl Coordinator {
             }));
         }
         let generation_before = entry.group.generation_id;
-        let reply = entry.group.join(
-            request,
-            Instant::now(),
-            self.config.initial_rebalance_delay,
-        );
+        let reply = entry
+            .group
+            .join(request, Instant::now(), self.config.initial_rebalance_delay);
         let generation = entry.group.generation_id;
         drop(groups);
         if generation != generation_before {
@@ -332,9 +333,7 @@ impl Coordinator {
         match partitions {
             Some(asked) => asked
                 .into_iter()
-                .flat_map(|(topic, indexes)| {
-                    indexes.into_iter().map(move |i| (topic.clone(), i))
-                })
+                .flat_map(|(topic, indexes)| indexes.into_iter().map(move |i| (topic.clone(), i)))
                 .map(|(topic, partition)| {
                     let found = offsets.and_then(|o| o.get(&(topic.clone(), partition)).cloned());
                     (topic, partition, found)
@@ -407,7 +406,10 @@ impl Coordinator {
             .map(|e| {
                 (
                     e.group.group_id.clone(),
-                    e.group.protocol_type.clone().unwrap_or_else(|| "consumer".into()),
+                    e.group
+                        .protocol_type
+                        .clone()
+                        .unwrap_or_else(|| "consumer".into()),
                     e.group.state,
                 )
             })

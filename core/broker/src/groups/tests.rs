@@ -26,11 +26,9 @@ fn request(member_id: &str, instance: Option<&str>) -> JoinRequest {
 fn now_or_wait<T: std::fmt::Debug>(reply: Reply<T>) -> Result<T> {
     match reply {
         Reply::Now(result) => result,
-        Reply::Later(mut receiver) => receiver
-            .try_recv()
-            .unwrap_or(Err(Error::MalformedRequest {
-                reason: "still waiting".into(),
-            })),
+        Reply::Later(mut receiver) => receiver.try_recv().unwrap_or(Err(Error::MalformedRequest {
+            reason: "still waiting".into(),
+        })),
     }
 }
 
@@ -47,8 +45,7 @@ fn two_members(group: &mut Group, t0: Instant) -> (Joined, Joined) {
     let Reply::Later(mut first) = group.join(request("", None), t0, Duration::from_secs(3)) else {
         panic!("the first join waits for the initial delay");
     };
-    let Reply::Later(mut second) = group.join(request("", None), t0, Duration::from_secs(3))
-    else {
+    let Reply::Later(mut second) = group.join(request("", None), t0, Duration::from_secs(3)) else {
         panic!("the second join waits too");
     };
     assert!(first.try_recv().is_err(), "still inside the initial delay");
@@ -65,7 +62,11 @@ fn members_join_sync_and_become_stable() {
     let (leader, follower) = two_members(&mut group, t0);
     assert_eq!(leader.generation_id, 1);
     assert_eq!(leader.leader, leader.member_id);
-    assert_eq!(leader.members.len(), 2, "the leader gets every member's metadata");
+    assert_eq!(
+        leader.members.len(),
+        2,
+        "the leader gets every member's metadata"
+    );
     assert!(follower.members.is_empty());
     assert_eq!(group.state, GroupState::CompletingRebalance);
     let Reply::Later(mut waiting) = group.sync(identity(&follower), vec![], t0) else {
@@ -127,7 +128,10 @@ fn join_v4_asks_for_a_member_id_first_and_leave_rebalances() {
     };
     let joined =
         now_or_wait(group.join(request(&member_id, None), t0, Duration::ZERO)).expect("joined");
-    assert_eq!(joined.generation_id, 6, "generations continue from the stored one");
+    assert_eq!(
+        joined.generation_id, 6,
+        "generations continue from the stored one"
+    );
     assert!(matches!(
         group.join(request("someone-else", None), t0, Duration::ZERO),
         Reply::Now(Err(Error::UnknownMemberId { .. }))
@@ -143,12 +147,19 @@ fn a_static_member_returning_with_a_new_id_fences_the_old_one() {
     let mut group = Group::new("g".into(), 0);
     let joined =
         now_or_wait(group.join(request("", Some("pod-1")), t0, Duration::ZERO)).expect("joined");
-    let _ = group.sync(identity(&joined), vec![(joined.member_id.clone(), Bytes::from_static(b"x"))], t0);
+    let _ = group.sync(
+        identity(&joined),
+        vec![(joined.member_id.clone(), Bytes::from_static(b"x"))],
+        t0,
+    );
     assert_eq!(group.state, GroupState::Stable);
     let again =
         now_or_wait(group.join(request("", Some("pod-1")), t0, Duration::ZERO)).expect("rejoined");
     assert_ne!(again.member_id, joined.member_id);
-    assert_eq!(again.generation_id, joined.generation_id, "no rebalance for a restart");
+    assert_eq!(
+        again.generation_id, joined.generation_id,
+        "no rebalance for a restart"
+    );
     let old = Identity {
         group_instance_id: Some("pod-1"),
         ..identity(&joined)
@@ -158,7 +169,11 @@ fn a_static_member_returning_with_a_new_id_fences_the_old_one() {
         Err(Error::FencedInstanceId { .. })
     ));
     let synced = now_or_wait(group.sync(identity(&again), vec![], t0)).expect("stable");
-    assert_eq!(synced.assignment, Bytes::from_static(b"x"), "keeps its assignment");
+    assert_eq!(
+        synced.assignment,
+        Bytes::from_static(b"x"),
+        "keeps its assignment"
+    );
 }
 
 #[test]
@@ -169,7 +184,10 @@ fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     let _ = group.sync(identity(&leader), vec![], t0);
     let _ = group.sync(identity(&follower), vec![], t0);
     let mut changed = request(&leader.member_id, None);
-    changed.protocols = vec![("roundrobin".into(), Bytes::new()), ("range".into(), Bytes::new())];
+    changed.protocols = vec![
+        ("roundrobin".into(), Bytes::new()),
+        ("range".into(), Bytes::new()),
+    ];
     let Reply::Later(mut waiting) = group.join(changed, t0, Duration::ZERO) else {
         panic!("a leader rejoining starts a round");
     };

@@ -9,9 +9,9 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, RequestHeade
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, nullable_since, since, wait};
+use crate::Error;
 use crate::codes::error_code;
 use crate::groups::{JoinRequest, Joined};
-use crate::Error;
 
 pub(crate) async fn handle(
     context: &Context,

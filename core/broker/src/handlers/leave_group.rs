@@ -7,7 +7,11 @@ use kafka_protocol::protocol::StrBytes;
 use super::Context;
 use crate::codes::error_code;
 
-pub(crate) fn handle(context: &Context, version: i16, request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub(crate) fn handle(
+    context: &Context,
+    version: i16,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
     let members: Vec<(String, Option<String>)> = if version >= 3 {
         request
             .members

@@ -6,7 +6,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, since};
 
-pub(crate) fn handle(context: &Context, version: i16, request: ListGroupsRequest) -> ListGroupsResponse {
+pub(crate) fn handle(
+    context: &Context,
+    version: i16,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
     let wanted = |value: &str, filter: &[StrBytes]| {
         filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
     };

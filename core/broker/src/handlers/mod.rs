@@ -1,13 +1,20 @@
 //! One file per Kafka API. [`dispatch`] routes a decoded request to its handler.
 
+mod alter_configs;
 pub(crate) mod api_versions;
+mod configs;
+mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
 mod describe_groups;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
@@ -51,6 +58,12 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DescribeCluster, 0, 1),
 ];
 
 pub(crate) fn supports(api_key: ApiKey, version: i16) -> bool {
@@ -176,6 +189,24 @@ pub(crate) async fn dispatch(
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(delete_groups::handle(context, r))
         }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(describe_configs::handle(context, version, r))
+        }
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(alter_configs::handle(context, r))
+        }
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(context, r))
+        }
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(create_partitions::handle(context, r))
+        }
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(delete_records::handle(context, r))
+        }
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(context, version, r))
+        }
         other => {
             return Err(Error::MalformedRequest {
                 reason: format!("no handler for {other:?}"),
@@ -210,7 +241,9 @@ pub(crate) async fn wait<T>(reply: Reply<T>) -> Result<T> {
     match reply {
         Reply::Now(result) => result,
         // The sender is dropped only if the group itself went away.
-        Reply::Later(receiver) => receiver.await.unwrap_or(Err(Error::CoordinatorNotAvailable)),
+        Reply::Later(receiver) => receiver
+            .await
+            .unwrap_or(Err(Error::CoordinatorNotAvailable)),
     }
 }
 

@@ -19,7 +19,11 @@ pub(crate) fn handle(context: &Context, request: OffsetDeleteRequest) -> OffsetD
                 .map(|p| (t.name.to_string(), p.partition_index))
         })
         .collect();
-    let outcome = blocking(|| context.groups().delete_offsets(&request.group_id, partitions));
+    let outcome = blocking(|| {
+        context
+            .groups()
+            .delete_offsets(&request.group_id, partitions)
+    });
     let results = match outcome {
         Ok(results) => results,
         Err(error) => return OffsetDeleteResponse::default().with_error_code(error_code(&error)),

@@ -11,6 +11,8 @@ use super::{Context, since};
 use crate::groups::offsets::Committed;
 
 type Found = Vec<(String, i32, Option<Committed>)>;
+/// Commits grouped by topic, in the order found.
+type ByTopic = Vec<(String, Vec<(i32, Option<Committed>)>)>;
 
 pub(crate) fn handle(
     context: &Context,
@@ -46,8 +48,8 @@ pub(crate) fn handle(
     OffsetFetchResponse::default().with_topics(topics_v1(version, found))
 }
 
-fn by_topic(found: Found) -> Vec<(String, Vec<(i32, Option<Committed>)>)> {
-    let mut topics: Vec<(String, Vec<(i32, Option<Committed>)>)> = Vec::new();
+fn by_topic(found: Found) -> ByTopic {
+    let mut topics: ByTopic = Vec::new();
     for (topic, partition, committed) in found {
         match topics.last_mut() {
             Some((name, partitions)) if *name == topic => partitions.push((partition, committed)),
@@ -112,4 +114,3 @@ fn topics_v8(found: Found) -> Vec<OffsetFetchResponseTopics> {
         })
         .collect()
 }
-

@@ -33,7 +33,10 @@ fn retries_are_answered_with_the_original_offsets() -> anyhow::Result<()> {
     assert_eq!((second.base_offset, second.last_offset), (3, 4));
     let retry = log.append(&mut produced(5, 0, 0, 3), 0, 0)?;
     assert!(retry.duplicate);
-    assert_eq!((retry.base_offset, retry.last_offset), (first.base_offset, 2));
+    assert_eq!(
+        (retry.base_offset, retry.last_offset),
+        (first.base_offset, 2)
+    );
     assert_eq!(log.log_end_offset(), 5, "a retry writes nothing");
     let gap = log.append(&mut produced(5, 0, 9, 1), 0, 0);
     assert!(matches!(

@@ -1,0 +1,76 @@
+//! What the config APIs share: resource types, config types, broker-level names.
+
+use super::Context;
+
+/// `ConfigResource.Type` values.
+pub(crate) const RESOURCE_TOPIC: i8 = 2;
+pub(crate) const RESOURCE_BROKER: i8 = 4;
+
+/// `ConfigType` of a topic config, for DescribeConfigs v3+.
+pub(crate) fn config_type(name: &str) -> i8 {
+    const STRING: i8 = 2;
+    const INT: i8 = 3;
+    const LONG: i8 = 5;
+    const LIST: i8 = 7;
+    match name {
+        "cleanup.policy" => LIST,
+        "message.timestamp.type" => STRING,
+        "max.message.bytes" | "segment.bytes" | "index.interval.bytes" => INT,
+        _ => LONG,
+    }
+}
+
+/// Broker settings under Kafka's broker names: the topic defaults as `log.*` and friends.
+pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
+    let config = context.config();
+    let broker_name = |topic_name: &str| -> String {
+        match topic_name {
+            "max.message.bytes" => "message.max.bytes".into(),
+            "segment.ms" => "log.roll.ms".into(),
+            "delete.retention.ms" => "log.cleaner.delete.retention.ms".into(),
+            "flush.messages" => "log.flush.interval.messages".into(),
+            "flush.ms" => "log.flush.interval.ms".into(),
+            other => format!("log.{other}"),
+        }
+    };
+    let mut entries: Vec<(String, String)> = context
+        .topics()
+        .defaults()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| (broker_name(name), value))
+        .collect();
+    entries.extend([
+        ("broker.id".into(), config.node_id.to_string()),
+        (
+            "num.partitions".into(),
+            config.default_partitions.to_string(),
+        ),
+        (
+            "auto.create.topics.enable".into(),
+            config.auto_create_topics.to_string(),
+        ),
+        (
+            "socket.request.max.bytes".into(),
+            config.request_bytes_max.to_string(),
+        ),
+        (
+            "group.initial.rebalance.delay.ms".into(),
+            config
+                .groups
+                .initial_rebalance_delay
+                .as_millis()
+                .to_string(),
+        ),
+        (
+            "group.min.session.timeout.ms".into(),
+            config.groups.session_timeout_min_ms.to_string(),
+        ),
+        (
+            "group.max.session.timeout.ms".into(),
+            config.groups.session_timeout_max_ms.to_string(),
+        ),
+    ]);
+    entries.sort();
+    entries
+}

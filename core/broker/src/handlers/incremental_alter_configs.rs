@@ -1,0 +1,117 @@
+//! IncrementalAlterConfigs: set, delete, append to or subtract from single topic configs.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::configs::RESOURCE_TOPIC;
+use super::{Context, blocking};
+use crate::codes::error_code;
+use crate::{Error, Result};
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+pub(crate) fn handle(
+    context: &Context,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            if resource.resource_type != RESOURCE_TOPIC {
+                return response
+                    .with_error_code(kafka_protocol::ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "only topic configs can be altered; broker settings are set at start-up",
+                    )));
+            }
+            let altered = blocking(|| {
+                let topic = context.topics().require(&resource.resource_name)?;
+                let overrides = apply(topic.overrides.clone(), &topic.config, &resource.configs)?;
+                context.topics().alter_config(
+                    &resource.resource_name,
+                    overrides,
+                    request.validate_only,
+                )
+            });
+            match altered {
+                Ok(()) => response,
+                Err(error) => response
+                    .with_error_code(error_code(&error))
+                    .with_error_message(Some(StrBytes::from_string(error.to_string()))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn apply(
+    mut overrides: BTreeMap<String, String>,
+    current: &fjord_log::LogConfig,
+    changes: &[AlterableConfig],
+) -> Result<BTreeMap<String, String>> {
+    for change in changes {
+        let name = change.name.to_string();
+        let value = change
+            .value
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let invalid = |reason| {
+            Error::Log(fjord_log::Error::InvalidConfig {
+                name: name.clone(),
+                value: value.clone(),
+                reason,
+            })
+        };
+        match change.config_operation {
+            SET => {
+                overrides.insert(name.clone(), value.clone());
+            }
+            DELETE => {
+                overrides.remove(&name);
+            }
+            APPEND | SUBTRACT if name == "cleanup.policy" => {
+                let present = current
+                    .entries()
+                    .into_iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                let mut items: Vec<String> = overrides
+                    .get(&name)
+                    .unwrap_or(&present)
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if change.config_operation == APPEND {
+                        if !items.iter().any(|i| i == item) {
+                            items.push(item.to_string());
+                        }
+                    } else {
+                        items.retain(|i| i != item);
+                    }
+                }
+                if items.is_empty() {
+                    return Err(invalid("cleanup.policy cannot be empty"));
+                }
+                overrides.insert(name.clone(), items.join(","));
+            }
+            APPEND | SUBTRACT => return Err(invalid("APPEND and SUBTRACT apply to list configs")),
+            _ => return Err(invalid("unknown config operation")),
+        }
+    }
+    Ok(overrides)
+}
