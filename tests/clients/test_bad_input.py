@@ -57,3 +57,16 @@ def raw_request_one(broker, payload: bytes) -> bytes:
         while len(body) < size:
             body += s.recv(size - len(body))
         return header + body
+
+
+def test_huge_array_counts_do_not_exhaust_memory(broker):
+    # CreateTopics v2 claiming 2^31-1 topics, then v5 (compact arrays) claiming 2^32-2:
+    # a decoder that reserves room for every claimed element before reading one asks
+    # for hundreds of GiB. The connection closes; the broker lives.
+    header = struct.pack(">hhih", 19, 2, 1, -1)
+    body = header + struct.pack(">i", 2**31 - 1)
+    assert raw_request(broker, struct.pack(">i", len(body)) + body) == b""
+    header = struct.pack(">hhih", 19, 5, 2, -1) + b"\x00"  # flexible header: empty tag buffer
+    body = header + b"\xff\xff\xff\xff\x0f"  # unsigned varint 2^32-1, i.e. 2^32-2 elements
+    assert raw_request(broker, struct.pack(">i", len(body)) + body) == b""
+    broker_still_serves(broker)

@@ -1,11 +1,16 @@
 //! The `fjord` binary. `fjord serve` runs the broker.
 
+mod alloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fjord_broker::{Broker, BrokerConfig};
+
+#[global_allocator]
+static ALLOCATOR: alloc::Allocator = alloc::Allocator;
 
 #[derive(Debug, Parser)]
 #[command(
