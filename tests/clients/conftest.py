@@ -23,6 +23,7 @@ class Broker:
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
         self.port = free_port()
+        self.metrics_port = free_port()
         self.process = None
         self.log = data_dir.parent / f"broker-{self.port}.log"
 
@@ -33,7 +34,8 @@ class Broker:
     def start(self, *extra: str) -> "Broker":
         log = open(self.log, "ab")
         self.process = subprocess.Popen(
-            [str(BINARY), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir), *extra],
+            [str(BINARY), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir),
+             "--metrics-listen", f"127.0.0.1:{self.metrics_port}", *extra],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

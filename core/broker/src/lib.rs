@@ -24,6 +24,7 @@ mod config;
 mod error;
 mod groups;
 mod handlers;
+mod metrics;
 mod partition;
 mod producer_ids;
 mod server;

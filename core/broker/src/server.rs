@@ -26,6 +26,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often interval flushes are checked, and retention every this many ticks.
 const UPKEEP_INTERVAL: Duration = Duration::from_millis(100);
 const RETENTION_EVERY_TICKS: u64 = 3_000;
+/// Partition and consumer-lag gauges are refreshed every this many ticks.
+const GAUGES_EVERY_TICKS: u64 = 50;
 
 /// A running broker: its listener and its topics.
 #[derive(Debug)]
@@ -122,11 +124,31 @@ async fn upkeep(context: Arc<Context>, mut stopped: watch::Receiver<bool>) {
         tick += 1;
         let context = Arc::clone(&context);
         let retention = tick.is_multiple_of(RETENTION_EVERY_TICKS);
+        let gauges = tick.is_multiple_of(GAUGES_EVERY_TICKS);
         let _ = tokio::task::spawn_blocking(move || {
             context.groups().tick();
-            context.topics().maintain(handlers::now_ms(), retention)
+            context.topics().maintain(handlers::now_ms(), retention);
+            if gauges {
+                record_gauges(&context);
+            }
         })
         .await;
+    }
+}
+
+/// Refreshes the gauges that are sampled rather than counted: partitions and group lag.
+fn record_gauges(context: &Context) {
+    let topics = context.topics().list();
+    crate::metrics::partitions(topics.iter().map(|t| t.partition_count() as usize).sum());
+    for (group, topic, partition, committed) in context.groups().all_offsets() {
+        let high_watermark = context
+            .topics()
+            .get(&topic)
+            .and_then(|t| t.partition(partition).ok().map(|p| p.offsets()));
+        if let Some(Ok(offsets)) = high_watermark {
+            let lag = (offsets.high_watermark - committed).max(0);
+            crate::metrics::group_lag(&group, &topic, partition, lag);
+        }
     }
 }
 
@@ -138,6 +160,7 @@ async fn serve(
     mut stopped: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let _open = OpenConnection::new();
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut out = BytesMut::new();
@@ -169,6 +192,22 @@ async fn serve(
                 return;
             }
         }
+    }
+}
+
+/// Counts a connection in `fjord_connections` for as long as it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> Self {
+        crate::metrics::connection_opened();
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        crate::metrics::connection_closed();
     }
 }
 
@@ -235,6 +274,7 @@ async fn handle_frame(
     let (header, request) = decode(api_key, version, &mut frame)?;
     let started = std::time::Instant::now();
     let response = handlers::dispatch(context, &header, peer, request).await?;
+    crate::metrics::request(api_key, started.elapsed());
     tracing::trace!(?api_key, version, elapsed = ?started.elapsed(), "handled");
     match response {
         Some(response) => {

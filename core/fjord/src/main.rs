@@ -1,6 +1,7 @@
 //! The `fjord` binary. `fjord serve` runs the broker.
 
 mod alloc;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +65,9 @@ struct ServeArgs {
         default_value_t = 6000
     )]
     group_min_session_timeout_ms: i32,
+    /// Where Prometheus scrapes `GET /metrics`; `off` disables the endpoint.
+    #[arg(long, env = "FJORD_METRICS_LISTEN", default_value = "127.0.0.1:9644")]
+    metrics_listen: String,
     /// Default topic config, Kafka names: --log-config flush.messages=1 (repeatable).
     #[arg(long = "log-config", value_name = "NAME=VALUE")]
     log_config: Vec<String>,
@@ -108,7 +112,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("fjord")
         .build()?;
+    let metrics_listen: Option<SocketAddr> = match args.metrics_listen.as_str() {
+        "off" | "" => None,
+        listen => Some(
+            listen
+                .parse()
+                .context("--metrics-listen must be HOST:PORT or off")?,
+        ),
+    };
     runtime.block_on(async {
+        if let Some(listen) = metrics_listen {
+            metrics::serve(listen).await?;
+        }
         let broker = Broker::bind(config).await?;
         broker.run(shutdown_signal()).await?;
         anyhow::Ok(())

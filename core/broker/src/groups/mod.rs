@@ -485,6 +485,20 @@ impl Coordinator {
     }
 }
 
+impl Coordinator {
+    /// (group, topic, partition, committed offset) of every commit, for lag metrics.
+    pub(crate) fn all_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        self.groups()
+            .iter()
+            .flat_map(|(group_id, e)| {
+                e.offsets
+                    .iter()
+                    .map(move |((t, p), c)| (group_id.clone(), t.clone(), *p, c.offset))
+            })
+            .collect()
+    }
+}
+
 fn committed(commit: &Commit, now_ms: i64) -> Committed {
     Committed {
         offset: commit.offset,

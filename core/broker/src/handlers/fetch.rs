@@ -27,21 +27,29 @@ pub(crate) async fn handle(
     let deadline = Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let mut appended = context.subscribe_appended();
-    loop {
+    let response = loop {
         appended.borrow_and_update();
         let (response, read_bytes, errors) = blocking(|| read(context, version, &request));
         // min_bytes 0 answers at once; otherwise wait for that much (at least one byte).
         if min_bytes == 0 || read_bytes >= min_bytes || errors || Instant::now() >= deadline {
-            return response;
+            break response;
         }
         // Wait for any append (or the deadline), then read again.
         if tokio::time::timeout_at(deadline, appended.changed())
             .await
             .is_err()
         {
-            return blocking(|| read(context, version, &request)).0;
+            break blocking(|| read(context, version, &request)).0;
+        }
+    };
+    for topic in &response.responses {
+        for partition in &topic.partitions {
+            if let Some(records) = &partition.records {
+                crate::metrics::fetched(&topic.topic, records);
+            }
         }
     }
+    response
 }
 
 /// One pass over the requested partitions: the response, bytes read, and whether any

@@ -70,7 +70,9 @@ fn append(
         let mut batches = records
             .try_into_mut()
             .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        let size_bytes = batches.len();
         let info = blocking(|| partition.append(&mut batches, now_ms()))?;
+        crate::metrics::produced(topic_name, size_bytes, info.records_count);
         let log_start_offset = partition.offsets()?.log_start_offset;
         Ok(PartitionProduceResponse::default()
             .with_base_offset(info.base_offset)

@@ -1,0 +1,62 @@
+//! Prometheus metrics the broker records, through the `metrics` facade (the binary installs
+//! the exporter). Names follow Prometheus conventions: `_total` counters, base units.
+//!
+//! - `fjord_requests_total{api}`, `fjord_request_duration_seconds{api}`
+//! - `fjord_bytes_in_total{topic}`, `fjord_records_in_total{topic}` (produced)
+//! - `fjord_bytes_out_total{topic}`, `fjord_records_out_total{topic}` (fetched)
+//! - `fjord_connections`, `fjord_partitions`
+//! - `fjord_consumer_group_lag{group,topic,partition}`: high watermark minus committed offset
+
+use std::time::Duration;
+
+use kafka_protocol::messages::ApiKey;
+
+pub(crate) fn request(api_key: ApiKey, elapsed: Duration) {
+    let api = format!("{api_key:?}");
+    metrics::counter!("fjord_requests_total", "api" => api.clone()).increment(1);
+    metrics::histogram!("fjord_request_duration_seconds", "api" => api).record(elapsed);
+}
+
+pub(crate) fn produced(topic: &str, bytes: usize, records: i64) {
+    let topic = topic.to_string();
+    metrics::counter!("fjord_bytes_in_total", "topic" => topic.clone()).increment(bytes as u64);
+    metrics::counter!("fjord_records_in_total", "topic" => topic)
+        .increment(u64::try_from(records).unwrap_or(0));
+}
+
+/// Counts whole batches read for a fetch: their bytes and the records their headers declare.
+pub(crate) fn fetched(topic: &str, batches: &[u8]) {
+    if batches.is_empty() {
+        return;
+    }
+    let records: u64 = fjord_record::batches(batches)
+        .filter_map(Result::ok)
+        .map(|b| u64::try_from(b.header.records_count).unwrap_or(0))
+        .sum();
+    let topic = topic.to_string();
+    metrics::counter!("fjord_bytes_out_total", "topic" => topic.clone())
+        .increment(batches.len() as u64);
+    metrics::counter!("fjord_records_out_total", "topic" => topic).increment(records);
+}
+
+pub(crate) fn connection_opened() {
+    metrics::gauge!("fjord_connections").increment(1.0);
+}
+
+pub(crate) fn connection_closed() {
+    metrics::gauge!("fjord_connections").decrement(1.0);
+}
+
+pub(crate) fn partitions(count: usize) {
+    metrics::gauge!("fjord_partitions").set(count as f64);
+}
+
+pub(crate) fn group_lag(group: &str, topic: &str, partition: i32, lag: i64) {
+    metrics::gauge!(
+        "fjord_consumer_group_lag",
+        "group" => group.to_string(),
+        "topic" => topic.to_string(),
+        "partition" => partition.to_string()
+    )
+    .set(lag as f64);
+}
