@@ -1,0 +1,335 @@
+//! Broker benchmark: `cargo bench -p fjord --bench broker`. Not a test. Starts a release
+//! `fjord serve` on loopback and drives it with librdkafka (the rdkafka crate), printing
+//! figures beside the loopback TCP throughput of this machine measured in the same run.
+//!
+//! - Produce, 1 KiB records, linger 5 ms, 1 MiB batches: acks=1 and acks=all, 1 and 8
+//!   partitions (data goes to the log on disk; the OS flushes it).
+//! - Consume everything from the beginning (the 8-partition acks=1 topic).
+//! - Produce latency at 5,000 records/s, acks=all: p50, p99, p99.9 (send to acknowledgement).
+//! - The broker's resident memory at the end, and its peak.
+//!
+//! `FJORD_BENCH_MIB` sets the volume per produce run (default 1024).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const RECORD_BYTES: usize = 1024;
+const LATENCY_RATE_PER_SECOND: u64 = 5_000;
+const LATENCY_SECONDS: u64 = 10;
+
+fn main() -> anyhow::Result<()> {
+    let volume_mib: u64 = std::env::var("FJORD_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let data = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+    let loopback = loopback_mb_per_second(volume_mib.min(4096))?;
+    let broker = BrokerProcess::start(data.path())?;
+    println!(
+        "fjord broker benchmark: {volume_mib} MiB per produce run, 1 KiB records, data in {}",
+        data.path().display()
+    );
+    println!("loopback TCP (one stream, 1 MiB writes): {loopback:.0} MB/s\n");
+    println!("{:<40} {:>10} {:>10}", "run", "MB/s", "÷loopback");
+    let mut consume_topic = None;
+    for (acks, partitions) in [("1", 1), ("1", 8), ("all", 1), ("all", 8)] {
+        let topic = format!("bench-acks{acks}-p{partitions}");
+        create_topic(&broker.bootstrap, &topic, partitions)?;
+        let rate = produce_mb_per_second(&broker.bootstrap, &topic, acks, volume_mib << 20)?;
+        println!(
+            "{:<40} {rate:>10.0} {:>10.2}",
+            format!("produce acks={acks} partitions={partitions}"),
+            rate / loopback
+        );
+        if acks == "1" && partitions == 8 {
+            consume_topic = Some((topic, partitions));
+        }
+    }
+    if let Some((topic, partitions)) = consume_topic {
+        let rate = consume_mb_per_second(&broker.bootstrap, &topic, partitions)?;
+        println!(
+            "{:<40} {rate:>10.0} {:>10.2}",
+            "consume from the beginning, 8 partitions",
+            rate / loopback
+        );
+    }
+    let latencies = produce_latencies(&broker.bootstrap)?;
+    println!(
+        "\nproduce latency at {LATENCY_RATE_PER_SECOND} records/s, acks=all ({} records): p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms",
+        latencies.len(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 0.999)
+    );
+    let (resident, peak) = broker.memory_kib()?;
+    println!(
+        "broker resident memory: {:.0} MiB now, {:.0} MiB peak",
+        resident as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    Ok(())
+}
+
+struct BrokerProcess {
+    child: Child,
+    bootstrap: String,
+}
+
+impl BrokerProcess {
+    fn start(data_dir: &Path) -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let bootstrap = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(["serve", "--listen", &bootstrap, "--metrics-listen", "off"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&bootstrap).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "fjord serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self { child, bootstrap })
+    }
+
+    /// (VmRSS, VmHWM) in KiB.
+    fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok((field("VmRSS:"), field("VmHWM:")))
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One TCP stream on loopback, 1 MiB writes, the reader discarding: the ceiling any
+/// broker on this machine works under.
+fn loopback_mb_per_second(volume_mib: u64) -> anyhow::Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?;
+    let reader = std::thread::spawn(move || -> std::io::Result<u64> {
+        let (mut stream, _) = listener.accept()?;
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut total = 0;
+        loop {
+            match stream.read(&mut buffer)? {
+                0 => return Ok(total),
+                n => total += n as u64,
+            }
+        }
+    });
+    let chunk = vec![7u8; 1 << 20];
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(address)?;
+    for _ in 0..volume_mib {
+        stream.write_all(&chunk)?;
+    }
+    drop(stream);
+    let total = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+    Ok(total as f64 / started.elapsed().as_secs_f64() / 1e6)
+}
+
+fn client(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    config
+}
+
+fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = client(bootstrap).create()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for result in runtime.block_on(admin.create_topics([&topic], &AdminOptions::new()))? {
+        result.map_err(|(t, code)| anyhow::anyhow!("creating {t}: {code}"))?;
+    }
+    Ok(())
+}
+
+/// Counts acknowledged records and keeps their latencies when asked.
+#[derive(Default)]
+struct Acks {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    latencies_ns: std::sync::Mutex<Vec<u64>>,
+}
+
+impl ClientContext for Acks {}
+
+impl ProducerContext for Acks {
+    type DeliveryOpaque = Box<Option<Instant>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        if let Some(sent) = *sent {
+            let mut latencies = self.latencies_ns.lock().unwrap_or_else(|e| e.into_inner());
+            latencies.push(sent.elapsed().as_nanos() as u64);
+        }
+    }
+}
+
+fn producer(
+    bootstrap: &str,
+    acks: &str,
+    linger_ms: &str,
+) -> anyhow::Result<ThreadedProducer<Acks>> {
+    Ok(client(bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", linger_ms)
+        .set("batch.size", "1048576")
+        .set("message.max.bytes", "2000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("enable.idempotence", "false")
+        .create_with_context(Acks::default())?)
+}
+
+fn send(
+    producer: &ThreadedProducer<Acks>,
+    topic: &str,
+    value: &[u8],
+    sent: Option<Instant>,
+) -> anyhow::Result<()> {
+    let mut opaque = Box::new(sent);
+    loop {
+        let record = BaseRecord::<[u8], [u8], _>::with_opaque_to(topic, opaque).payload(value);
+        match producer.send::<[u8], [u8]>(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                record,
+            )) => {
+                opaque = record.delivery_opaque;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err((error, _)) => return Err(error.into()),
+        }
+    }
+}
+
+fn produce_mb_per_second(
+    bootstrap: &str,
+    topic: &str,
+    acks: &str,
+    volume: u64,
+) -> anyhow::Result<f64> {
+    let producer = producer(bootstrap, acks, "5")?;
+    let value = vec![b'x'; RECORD_BYTES];
+    let records = volume / RECORD_BYTES as u64;
+    let started = Instant::now();
+    for _ in 0..records {
+        send(&producer, topic, &value, None)?;
+    }
+    producer.flush(Duration::from_secs(300))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let context = producer.context();
+    anyhow::ensure!(
+        context.delivered.load(Ordering::Relaxed) == records
+            && context.failed.load(Ordering::Relaxed) == 0,
+        "not every record was acknowledged"
+    );
+    Ok(volume as f64 / elapsed / 1e6)
+}
+
+fn consume_mb_per_second(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<f64> {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", "bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("fetch.wait.max.ms", "100")
+        .set("queued.max.messages.kbytes", "1048576")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    let mut expected = 0i64;
+    for partition in 0..partitions {
+        list.add_partition_offset(topic, partition, Offset::Beginning)?;
+        expected += consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))?
+            .1;
+    }
+    consumer.assign(&list)?;
+    let (mut records, mut bytes) = (0i64, 0u64);
+    let started = Instant::now();
+    while records < expected {
+        if let Some(message) = consumer.poll(Duration::from_secs(10)) {
+            bytes += message?.payload().map_or(0, |p| p.len()) as u64;
+            records += 1;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "consume stalled"
+        );
+    }
+    Ok(bytes as f64 / started.elapsed().as_secs_f64() / 1e6)
+}
+
+/// Send-to-acknowledgement latency of records sent at a steady rate, in milliseconds.
+fn produce_latencies(bootstrap: &str) -> anyhow::Result<Vec<f64>> {
+    let topic = "bench-latency";
+    create_topic(bootstrap, topic, 1)?;
+    let producer = producer(bootstrap, "all", "0")?;
+    let value = vec![b'x'; RECORD_BYTES];
+    let interval = Duration::from_nanos(1_000_000_000 / LATENCY_RATE_PER_SECOND);
+    let started = Instant::now();
+    for i in 0..LATENCY_RATE_PER_SECOND * LATENCY_SECONDS {
+        let due = started + interval * i as u32;
+        while Instant::now() < due {
+            std::hint::spin_loop();
+        }
+        send(&producer, topic, &value, Some(Instant::now()))?;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let mut latencies: Vec<f64> = producer
+        .context()
+        .latencies_ns
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|&ns| ns as f64 / 1e6)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+fn percentile(sorted: &[f64], quantile: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 * quantile).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
