@@ -41,14 +41,19 @@ fn main() -> anyhow::Result<()> {
         data.path().display()
     );
     println!("loopback TCP (one stream, 1 MiB writes): {loopback:.0} MB/s\n");
-    println!("{:<40} {:>10} {:>10}", "run", "MB/s", "÷loopback");
+    println!(
+        "{:<40} {:>10} {:>10} {:>12} {:>12}",
+        "run", "MB/s", "÷loopback", "broker CPU", "bench CPU"
+    );
     let mut consume_topic = None;
     for (acks, partitions) in [("1", 1), ("1", 8), ("all", 1), ("all", 8)] {
         let topic = format!("bench-acks{acks}-p{partitions}");
         create_topic(&broker.bootstrap, &topic, partitions)?;
+        let usage = Usage::start(&broker)?;
         let rate = produce_mb_per_second(&broker.bootstrap, &topic, acks, volume_mib << 20)?;
+        let (broker_cpu, bench_cpu) = usage.finish(&broker)?;
         println!(
-            "{:<40} {rate:>10.0} {:>10.2}",
+            "{:<40} {rate:>10.0} {:>10.2} {broker_cpu:>11.0}% {bench_cpu:>11.0}%",
             format!("produce acks={acks} partitions={partitions}"),
             rate / loopback
         );
@@ -57,9 +62,11 @@ fn main() -> anyhow::Result<()> {
         }
     }
     if let Some((topic, partitions)) = consume_topic {
+        let usage = Usage::start(&broker)?;
         let rate = consume_mb_per_second(&broker.bootstrap, &topic, partitions)?;
+        let (broker_cpu, bench_cpu) = usage.finish(&broker)?;
         println!(
-            "{:<40} {rate:>10.0} {:>10.2}",
+            "{:<40} {rate:>10.0} {:>10.2} {broker_cpu:>11.0}% {bench_cpu:>11.0}%",
             "consume from the beginning, 8 partitions",
             rate / loopback
         );
@@ -118,6 +125,52 @@ impl BrokerProcess {
         };
         Ok((field("VmRSS:"), field("VmHWM:")))
     }
+}
+
+/// CPU used by the broker and by this process (the librdkafka client) over a run, as a
+/// percentage of one core: shows which side the 2 cores went to.
+struct Usage {
+    started: Instant,
+    broker_ticks: u64,
+    bench_ticks: u64,
+}
+
+impl Usage {
+    fn start(broker: &BrokerProcess) -> anyhow::Result<Self> {
+        Ok(Self {
+            started: Instant::now(),
+            broker_ticks: cpu_ticks(broker.child.id())?,
+            bench_ticks: cpu_ticks(std::process::id())?,
+        })
+    }
+
+    fn finish(&self, broker: &BrokerProcess) -> anyhow::Result<(f64, f64)> {
+        const TICKS_PER_SECOND: f64 = 100.0;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let percent = |ticks: u64| ticks as f64 / TICKS_PER_SECOND / elapsed * 100.0;
+        Ok((
+            percent(cpu_ticks(broker.child.id())? - self.broker_ticks),
+            percent(cpu_ticks(std::process::id())? - self.bench_ticks),
+        ))
+    }
+}
+
+/// User plus system time of a process, in clock ticks (`/proc/PID/stat` fields 14 and 15).
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("malformed /proc/{pid}/stat"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |i: usize| -> anyhow::Result<u64> {
+        Ok(fields
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("short /proc/{pid}/stat"))?
+            .parse()?)
+    };
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    Ok(field(11)? + field(12)?)
 }
 
 impl Drop for BrokerProcess {
