@@ -72,6 +72,9 @@ enable_deb_src() {
     apt_updated=0
 }
 
+# What the build below is made with: a tree built otherwise is configured and built again.
+build_id="librdkafka test-runner: --disable-ssl --disable-gssapi --disable-curl, zstd lz4 rapidjson"
+
 src_dir() {
     local dir
     for dir in "$work"/librdkafka-[0-9]*/; do
@@ -82,12 +85,14 @@ src_dir() {
 build() {
     local src
     src="$(src_dir || true)"
-    if [[ -n $src && -x $src/tests/test-runner && -f $src/.fjord-built ]]; then
+    if [[ -n $src && -x $src/tests/test-runner && "$(cat "$src/.fjord-built" 2>/dev/null)" == "$build_id" ]]; then
         echo "$src"
         return
     fi
     local start=$SECONDS
-    apt_install build-essential dpkg-dev pkg-config python3 zlib1g-dev libzstd-dev liblz4-dev
+    # rapidjson: the tests that check statistics JSON (0053, 0110, ...) skip themselves without it.
+    apt_install build-essential dpkg-dev pkg-config python3 zlib1g-dev libzstd-dev liblz4-dev \
+        rapidjson-dev
     if [[ -z $src ]]; then
         enable_deb_src
         apt_update
@@ -102,14 +107,19 @@ build() {
     log "building librdkafka and its test-runner in $src"
     (
         cd "$src"
+        rm -f .fjord-built
+        # A tree built before with other settings: start clean.
+        if [[ -f Makefile.config ]]; then make clean >/dev/null 2>&1 || true; fi
         # No SSL, SASL/GSSAPI or HTTP: out of scope for Fjord, and fewer build dependencies.
         ./configure --no-download --disable-ssl --disable-gssapi --disable-curl >fjord-configure.log 2>&1 ||
             { tail -30 fjord-configure.log >&2; exit 1; }
-        grep -q 'BUILT_WITH.*ZSTD' fjord-configure.log && grep -q 'BUILT_WITH.*LZ4_EXT' fjord-configure.log ||
-            { echo "error: librdkafka configured without zstd/lz4" >&2; exit 1; }
+        for feature in ZSTD LZ4_EXT RAPIDJSON; do
+            grep -q "BUILT_WITH.* $feature" fjord-configure.log ||
+                { echo "error: librdkafka configured without $feature" >&2; exit 1; }
+        done
         make -j"$(nproc)" libs >fjord-build.log 2>&1 || { tail -30 fjord-build.log >&2; exit 1; }
         make -j"$(nproc)" -C tests test-runner >>fjord-build.log 2>&1 || { tail -30 fjord-build.log >&2; exit 1; }
-        touch .fjord-built
+        echo "$build_id" >.fjord-built
     )
     log "librdkafka built in $((SECONDS - start))s"
     echo "$src"
@@ -145,6 +155,8 @@ src="$(build)"
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/fjord-rdk.XXXXXX")"
 log_dir="${RDK_LOG_DIR:-$root/target/librdkafka-logs/$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$log_dir"
+# A copy of the broker: the same binary for the whole run even if a build replaces FJORD_BIN.
+cp "$fjord_bin" "$run_dir/fjord"
 broker_pid=""
 broker_scenario=""
 port=""
@@ -163,7 +175,7 @@ start_broker() {
     port="$(free_port)"
     rm -rf "$run_dir/data"
     echo "---- fjord serve, scenario $scenario, port $port" >>"$log_dir/broker.log"
-    "$fjord_bin" serve --listen "127.0.0.1:$port" --data-dir "$run_dir/data" \
+    "$run_dir/fjord" serve --listen "127.0.0.1:$port" --data-dir "$run_dir/data" \
         --auto-create-topics "$auto_create" --num-partitions 4 \
         >>"$log_dir/broker.log" 2>&1 &
     broker_pid=$!
@@ -231,6 +243,8 @@ for entry in "${tests[@]}"; do
         exit "$rc"
     ) >"$test_log" 2>&1 || rc=$?
     took=$((SECONDS - begin))
+    # Statistics JSON the test-runner leaves in its directory: kept with the logs.
+    mv "$src"/tests/stats_"$number"_*.json "$log_dir"/ 2>/dev/null || true
     # The summary table: one row per test (variant) with its state.
     ran="$(sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -cE '^\| +[0-9]{4}_\S+ +\| +(PASSED|FAILED)' || true)"
     verdict=""

@@ -34,5 +34,5 @@ pub use config::BrokerConfig;
 pub use error::{Error, Result};
 pub use groups::GroupConfig;
 pub use partition::{Isolation, LocalPartition, PartitionOffsets, PartitionStorage};
-pub use server::Broker;
+pub use server::{Broker, decode_request_frame};
 pub use topics::{Topic, Topics, validate_topic_name};

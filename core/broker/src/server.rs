@@ -285,6 +285,28 @@ async fn handle_frame(
     }
 }
 
+/// Decodes one request frame (without its size prefix) exactly as a connection does, and
+/// reports whether it would be served: for fuzzing and tests of the decoding path.
+pub fn decode_request_frame(mut frame: Bytes) -> Result<()> {
+    if frame.len() < FRAME_BYTES_MIN {
+        return Err(Error::FrameSize {
+            size_bytes: frame.len() as i64,
+            size_bytes_max: usize::MAX,
+        });
+    }
+    let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api_key = ApiKey::try_from(api_key_raw).map_err(|()| Error::MalformedRequest {
+        reason: format!("unknown API key {api_key_raw}"),
+    })?;
+    if !handlers::supports(api_key, version) {
+        return Err(Error::MalformedRequest {
+            reason: format!("{api_key:?} version {version} is not supported"),
+        });
+    }
+    decode(api_key, version, &mut frame).map(|_| ())
+}
+
 /// Runs the codec on untrusted bytes; a panic inside it is a malformed request, not a crash.
 fn decode(
     api_key: ApiKey,
