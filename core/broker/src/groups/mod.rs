@@ -234,13 +234,17 @@ impl Coordinator {
     pub(crate) fn tick(&self) {
         let now = Instant::now();
         let mut changed = Vec::new();
-        for (group_id, entry) in self.groups().iter_mut() {
+        let mut groups = self.groups();
+        for (group_id, entry) in groups.iter_mut() {
             let before = entry.group.generation_id;
             entry.group.tick(now);
             if entry.group.generation_id != before {
                 changed.push((group_id.clone(), entry.group.generation_id));
             }
         }
+        // Like Kafka, an empty group without commits is forgotten (bounded memory).
+        groups.retain(|_, e| !(e.group.is_idle() && e.offsets.is_empty()));
+        drop(groups);
         for (group_id, generation_id) in changed {
             self.record_generation(&group_id, generation_id);
         }

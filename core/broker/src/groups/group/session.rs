@@ -230,6 +230,13 @@ impl Group {
         Ok(())
     }
 
+    /// No members, none about to join: with no commits either, the group can be forgotten.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.state == GroupState::Empty
+            && self.members.is_empty()
+            && self.pending_members.is_empty()
+    }
+
     /// Ends the group (DeleteGroups); only an empty group may be deleted.
     pub(crate) fn mark_dead(&mut self) -> Result<()> {
         if self.state != GroupState::Empty || !self.members.is_empty() {
