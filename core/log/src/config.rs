@@ -1,6 +1,6 @@
 //! Per-log configuration, named after Kafka's topic configs.
 
-use fjord_record::TimestampType;
+use fjord_record::{Compression, TimestampType};
 
 use crate::limits::{BATCH_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
 use crate::{Error, Result};
@@ -85,6 +85,9 @@ pub struct LogConfig {
     pub message_timestamp_type: TimestampType,
     /// `flush.messages` / `flush.ms`.
     pub flush: FlushPolicy,
+    /// `compression.type`: `None` keeps each batch as its producer compressed it (Kafka's
+    /// `producer`); a codec makes the log re-encode batches written with any other.
+    pub compression: Option<Compression>,
 }
 
 impl Default for LogConfig {
@@ -100,6 +103,7 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             message_timestamp_type: TimestampType::CreateTime,
             flush: FlushPolicy::Os,
+            compression: None,
         }
     }
 }
@@ -160,6 +164,15 @@ impl LogConfig {
         };
         vec![
             ("cleanup.policy", policy.to_string()),
+            (
+                "compression.type",
+                match self.compression {
+                    None => "producer",
+                    Some(Compression::None) => "uncompressed",
+                    Some(codec) => codec.name(),
+                }
+                .to_string(),
+            ),
             ("delete.retention.ms", self.delete_retention_ms.to_string()),
             (
                 "flush.messages",
@@ -225,6 +238,23 @@ impl LogConfig {
                 self.retention_bytes = u64::try_from(int(value)?).ok();
             }
             "cleanup.policy" => self.cleanup_policy = CleanupPolicy::parse(value)?,
+            "compression.type" => {
+                self.compression = match value.trim() {
+                    "producer" => None,
+                    "uncompressed" => Some(Compression::None),
+                    "gzip" => Some(Compression::Gzip),
+                    "snappy" => Some(Compression::Snappy),
+                    "lz4" => Some(Compression::Lz4),
+                    "zstd" => Some(Compression::Zstd),
+                    _ => {
+                        return Err(invalid(
+                            name,
+                            value,
+                            "expected producer, uncompressed, gzip, snappy, lz4 or zstd",
+                        ));
+                    }
+                }
+            }
             "delete.retention.ms" => self.delete_retention_ms = int(value)?,
             "max.message.bytes" => {
                 self.max_message_bytes = non_negative(name, value, int(value)?)? as usize;
@@ -281,10 +311,15 @@ mod entries_tests {
             flush: FlushPolicy::IntervalMs(250),
             retention_ms: None,
             cleanup_policy: CleanupPolicy::COMPACT_DELETE,
+            compression: Some(Compression::Zstd),
             ..LogConfig::default()
         };
         config.message_timestamp_type = TimestampType::LogAppendTime;
-        for original in [config, LogConfig::default()] {
+        let uncompressed = LogConfig {
+            compression: Some(Compression::None),
+            ..LogConfig::default()
+        };
+        for original in [config, uncompressed, LogConfig::default()] {
             let mut parsed = LogConfig::default();
             for (name, value) in original.entries() {
                 parsed.set(name, &value).expect("every entry parses");

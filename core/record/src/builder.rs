@@ -6,8 +6,8 @@ use crate::header::{
 };
 use crate::varint::{varint_len, write_varint, write_varlong};
 use crate::{
-    Attributes, BatchHeader, Compression, Error, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
-    RECORDS_PER_BATCH_MAX, Result, TimestampType,
+    Attributes, Batch, BatchHeader, Compression, Error, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    NO_SEQUENCE, RECORDS_PER_BATCH_MAX, Result, TimestampType,
 };
 
 /// A record to encode.
@@ -134,6 +134,23 @@ pub fn rebuild<'a>(
         ..*original
     };
     encode(&header, compression, &body)
+}
+
+/// Re-encodes a whole batch with another codec: the same header (offsets, timestamps,
+/// producer fields, record count) and the same records, compressed with `compression`
+/// (a topic's `compression.type`). Decompression stops past `limit_bytes`. The caller checks
+/// the original CRC first: the new batch gets a fresh one.
+pub fn recompress(
+    batch: &Batch<'_>,
+    compression: Compression,
+    limit_bytes: usize,
+) -> Result<Vec<u8>> {
+    let records = batch.decompressed_record_bytes(limit_bytes)?;
+    let header = BatchHeader {
+        attributes: batch.header.attributes.with_compression(compression),
+        ..batch.header
+    };
+    encode(&header, compression, &records)
 }
 
 fn encode(header: &BatchHeader, compression: Compression, records: &[u8]) -> Result<Vec<u8>> {

@@ -30,7 +30,7 @@ mod varint;
 
 pub use assign::{assign, set_log_append_time};
 pub use batch::{Batch, BatchIter, batches, validate_batch};
-pub use builder::{BatchBuilder, NewRecord, rebuild};
+pub use builder::{BatchBuilder, NewRecord, rebuild, recompress};
 pub use compression::{Compression, compress, decompress};
 pub use error::{Error, Result};
 pub use header::{

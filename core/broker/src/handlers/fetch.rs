@@ -70,14 +70,21 @@ fn read(context: &Context, version: i16, request: &FetchRequest) -> (FetchRespon
                 .partitions
                 .iter()
                 .map(|p| {
-                    // Past the total budget, partitions are answered without records; the
-                    // first non-empty one always gets its first batch (KIP-74).
+                    // KIP-74: the first partition with records always gets its first batch,
+                    // however large; after it, only whole batches within the budget left.
                     let limit = usize::try_from(p.partition_max_bytes)
                         .unwrap_or(0)
                         .min(budget);
-                    let skip = read_bytes > 0 && limit == 0;
-                    match read_partition(context, version, &topic.topic, p, limit, skip, isolation)
-                    {
+                    let strict = read_bytes > 0;
+                    match read_partition(
+                        context,
+                        version,
+                        &topic.topic,
+                        p,
+                        limit,
+                        strict,
+                        isolation,
+                    ) {
                         Ok(data) => {
                             let len = data.records.as_ref().map_or(0, Bytes::len);
                             read_bytes += len;
@@ -116,14 +123,17 @@ fn read_partition(
     topic_name: &str,
     request: &FetchPartition,
     limit: usize,
-    skip: bool,
+    strict: bool,
     isolation: Isolation,
 ) -> Result<PartitionData> {
     let topic = context.topics().require(topic_name)?;
     let partition = topic.partition(request.partition)?;
     let mut records = Vec::new();
-    if !skip {
+    if !strict || limit > 0 {
         partition.read_into(request.fetch_offset, limit, isolation, &mut records)?;
+    }
+    if strict {
+        records.truncate(whole_batches_within(&records, limit));
     }
     let offsets = partition.offsets()?;
     Ok(PartitionData::default()
@@ -133,4 +143,52 @@ fn read_partition(
         .with_log_start_offset(since(version, 5, offsets.log_start_offset, -1))
         .with_preferred_read_replica(BrokerId(-1))
         .with_records(Some(Bytes::from(records))))
+}
+
+/// The length of the longest prefix of `batches` made of whole batches and at most `limit`
+/// bytes long. Each stored batch starts with its base offset (8 bytes) and the length of the
+/// rest (4 bytes).
+fn whole_batches_within(batches: &[u8], limit: usize) -> usize {
+    const LENGTH_END: usize = 12;
+    let mut end = 0;
+    while let Some(header) = batches.get(end..end + LENGTH_END) {
+        let length = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        let Some(next) = usize::try_from(length)
+            .ok()
+            .and_then(|length| (end + LENGTH_END).checked_add(length))
+            .filter(|&next| next <= limit.min(batches.len()))
+        else {
+            break;
+        };
+        end = next;
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_batches_within;
+
+    fn batch(body_bytes: usize) -> Vec<u8> {
+        let mut batch = vec![0u8; 8];
+        batch.extend_from_slice(&(body_bytes as i32).to_be_bytes());
+        batch.resize(12 + body_bytes, 7);
+        batch
+    }
+
+    #[test]
+    fn keeps_only_whole_batches_within_the_limit() {
+        let batches = [batch(100), batch(50), batch(200)].concat();
+        assert_eq!(whole_batches_within(&batches, 0), 0);
+        assert_eq!(whole_batches_within(&batches, 111), 0);
+        assert_eq!(whole_batches_within(&batches, 112), 112);
+        assert_eq!(whole_batches_within(&batches, 173), 112);
+        assert_eq!(whole_batches_within(&batches, 174), 174);
+        assert_eq!(whole_batches_within(&batches, usize::MAX), batches.len());
+        // A truncated tail or a hostile length never counts.
+        assert_eq!(whole_batches_within(&batches[..170], usize::MAX), 112);
+        let mut hostile = batch(10);
+        hostile[8..12].copy_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(whole_batches_within(&hostile, usize::MAX), 0);
+    }
 }

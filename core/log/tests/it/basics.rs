@@ -342,3 +342,41 @@ fn the_interval_flush_policy_syncs_once_the_interval_has_passed() -> anyhow::Res
     assert_eq!(log.recovery_point(), 6);
     Ok(())
 }
+
+#[test]
+fn compression_type_re_encodes_batches_with_the_topic_codec() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = LogConfig {
+        compression: Some(Compression::Zstd),
+        ..small_config()
+    };
+    let mut log = new_log(dir.path(), config)?;
+    let records: Vec<_> = (0..5i64)
+        .map(|i| {
+            (
+                Some(&b"key"[..]),
+                Some(&b"a compressible value, value, value"[..]),
+                i,
+            )
+        })
+        .collect();
+    for codec in [Compression::Gzip, Compression::None, Compression::Zstd] {
+        log.append(&mut batch(&records, codec), 0, 7)?;
+    }
+    let stored = log.read(0, 1 << 20, i64::MAX)?;
+    let codecs: Vec<_> = fjord_record::batches(&stored)
+        .map(|b| b.and_then(|b| b.compression()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(codecs, [Compression::Zstd; 3]);
+    let read = decode(&stored)?;
+    assert_eq!(read.len(), 15);
+    for (offset, record) in read.iter().enumerate() {
+        assert_eq!(record.offset, offset as i64);
+        assert_eq!(record.timestamp, offset as i64 % 5);
+        assert_eq!(
+            record.value.as_deref(),
+            Some(&b"a compressible value, value, value"[..])
+        );
+    }
+    Ok(())
+}

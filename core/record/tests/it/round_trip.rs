@@ -107,3 +107,50 @@ fn rebuild_keeps_offsets_and_drops_records() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn recompress_changes_only_the_codec() -> anyhow::Result<()> {
+    for from in Compression::ALL {
+        let mut builder = BatchBuilder::new(from);
+        for i in 0..20u8 {
+            builder.push(&NewRecord {
+                timestamp_ms: 2_000 + i64::from(i),
+                key: Some(&[i]),
+                value: Some(b"a value repeated, a value repeated, a value repeated"),
+                headers: &[(b"h", Some(b"1"))],
+            })?;
+        }
+        let bytes = builder.build()?;
+        let batch = batches(&bytes).next().expect("one batch")?;
+        let original = batch.decompressed_record_bytes(1 << 20)?;
+        for to in Compression::ALL {
+            let converted = fjord_record::recompress(&batch, to, 1 << 20)?;
+            let again = batches(&converted).next().expect("one batch")?;
+            validate_batch(&again, 1 << 20)?;
+            assert_eq!(again.compression()?, to);
+            assert_eq!(again.decompressed_record_bytes(1 << 20)?, original);
+            let header = |h: &fjord_record::BatchHeader| {
+                (
+                    h.base_offset,
+                    h.last_offset_delta,
+                    h.base_timestamp,
+                    h.max_timestamp,
+                )
+            };
+            assert_eq!(header(&again.header), header(&batch.header));
+            assert_eq!(
+                (
+                    again.header.producer_id,
+                    again.header.base_sequence,
+                    again.header.records_count
+                ),
+                (
+                    batch.header.producer_id,
+                    batch.header.base_sequence,
+                    batch.header.records_count
+                )
+            );
+        }
+    }
+    Ok(())
+}
