@@ -67,5 +67,8 @@ log "real Kafka clients against fjord serve (tests/clients)"
 cargo build -p fjord --locked
 FJORD_BIN="$PWD/target/debug/fjord" target/test-venv/bin/python -m pytest -q -p no:warnings -p no:cacheprovider tests/clients
 
+log "librdkafka's own integration tests against fjord serve (tests/librdkafka/allowlist.txt)"
+FJORD_BIN="$PWD/target/debug/fjord" RDK_PYTHON="$PWD/target/test-venv/bin/python" tests/librdkafka/run.sh
+
 log "fuzzing request decoding and batch validation (bounded: FJORD_FUZZ_SECONDS each)"
 FJORD_FUZZ_SECONDS="${FJORD_FUZZ_SECONDS:-30}" scripts/fuzz.sh

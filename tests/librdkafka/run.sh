@@ -11,9 +11,13 @@
 #   FJORD_BIN         broker binary (default: target/debug/fjord)
 #   RDK_WORK          where the source is unpacked and built (default: target/librdkafka-src)
 #   RDK_TEST_TIMEOUT  seconds one test number may run before it is killed (default: 240)
+#   RDK_JOBS          test numbers run at once against the broker (default: 2)
 #   RDK_QUICK         0 (default): every sub-test; 1: test-runner -Q, which skips every sub-test
 #                     not marked quick (so a test made only of those "passes" having done nothing)
 #   RDK_LOG_DIR       per-test logs (default: a fresh directory under target/librdkafka-logs)
+#   RDK_PYTHON        a Python with confluent-kafka, for the kafka-topics.sh stand-in in
+#                     kafka-shim/ (default: target/test-venv/bin/python, as scripts/test.sh
+#                     makes it); without one, the tests that need KAFKA_PATH fail
 #
 # Each test number runs in its own test-runner process (a test that times out there kills the
 # whole process), against one broker on a free port with a fresh data directory. Exits 0 only
@@ -26,6 +30,7 @@ root="$(cd "$here/../.." && pwd)"
 work="${RDK_WORK:-$root/target/librdkafka-src}"
 fjord_bin="${FJORD_BIN:-$root/target/debug/fjord}"
 per_test_timeout="${RDK_TEST_TIMEOUT:-240}"
+jobs="${RDK_JOBS:-2}"
 quick="${RDK_QUICK:-0}"
 # The broker version the tests gate their features on (TEST_BRKVER): the Kafka release whose
 # protocol Fjord speaks.
@@ -133,7 +138,7 @@ while (($#)); do
     case "$1" in
         --list) list_file="$2"; shift 2 ;;
         --build-only) build_only=1; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         [0-9][0-9][0-9][0-9] | [0-9][0-9][0-9][0-9]:*) tests+=("$1"); shift ;;
         *) echo "error: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -158,6 +163,7 @@ mkdir -p "$log_dir"
 # A copy of the broker: the same binary for the whole run even if a build replaces FJORD_BIN.
 cp "$fjord_bin" "$run_dir/fjord"
 broker_pid=""
+running_pid=()
 broker_scenario=""
 port=""
 
@@ -209,45 +215,57 @@ stop_broker() {
 }
 
 cleanup() {
+    # Tests still running (interrupted run): TERM to their timeout, which passes it on.
+    local pid child
+    for pid in "${running_pid[@]}"; do
+        for child in $(pgrep -P "$pid" 2>/dev/null); do kill -TERM "$child" 2>/dev/null || true; done
+    done
     stop_broker || true
     rm -rf "$run_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Tests that run Kafka's bin/kafka-topics.sh find the stand-in through KAFKA_PATH and BROKERS.
+rdk_python="${RDK_PYTHON:-$root/target/test-venv/bin/python}"
+if [[ -x $rdk_python ]] && "$rdk_python" -c 'import confluent_kafka' 2>/dev/null; then
+    export RDK_PYTHON="$rdk_python" KAFKA_PATH="$here/kafka-shim"
+else
+    log "no Python with confluent-kafka at $rdk_python: tests that need kafka-topics.sh will fail"
+fi
 log "logs in $log_dir"
 
 # ---- tests ----
 runner_args=(-L)            # skip TEST_F_LOCAL tests: they use librdkafka's mock cluster, not Fjord
 ((quick)) && runner_args+=(-Q)
-passed=() failed=()
-for entry in "${tests[@]}"; do
-    number="${entry%%:*}"
-    scenario=default
-    if [[ $entry == *:* ]]; then scenario="${entry#*:}"; fi
-    if [[ $scenario != "$broker_scenario" ]]; then
-        stop_broker || true
-        start_broker "$scenario"
-    fi
-    test_log="$log_dir/$number.log"
-    if [[ $scenario != default ]]; then test_log="$log_dir/$number-$scenario.log"; fi
-    begin=$SECONDS
-    rc=0
+
+# Runs one test number in the background; its exit status lands in $log_dir/NAME.rc.
+start_test() {
+    local entry="$1" number="${1%%:*}" scenario="$2" name="$3"
     (
         cd "$src/tests"
         export LD_LIBRARY_PATH="$src/src:$src/src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
         export RDKAFKA_TEST_CONF="$run_dir/test.conf" TEST_KAFKA_VERSION="$kafka_version"
-        export TESTS="$number" RDKAFKA_GITVER="debian-source"
+        export TESTS="$number" RDKAFKA_GITVER="debian-source" BROKERS="127.0.0.1:$port"
         rc=0
         timeout -k 10 "$per_test_timeout" ./test-runner "${runner_args[@]}" -s "$scenario" || rc=$?
-        exit "$rc"
-    ) >"$test_log" 2>&1 || rc=$?
-    took=$((SECONDS - begin))
+        echo "$rc" >"$log_dir/$name.rc"
+    ) >"$log_dir/$name.log" 2>&1 &
+    running_pid+=("$!") running_entry+=("$entry") running_name+=("$name") running_start+=("$SECONDS")
+}
+
+passed=() failed=() durations=()
+broker_failures=0
+
+# Judges a finished test from its exit status and summary table, and prints the verdict.
+finish_test() {
+    local entry="$1" name="$2" took="$3" number="${1%%:*}"
+    local test_log="$log_dir/$name.log" rc verdict="" ran
+    rc="$(cat "$log_dir/$name.rc" 2>/dev/null || echo 255)"
     # Statistics JSON the test-runner leaves in its directory: kept with the logs.
     mv "$src"/tests/stats_"$number"_*.json "$log_dir"/ 2>/dev/null || true
-    # The summary table: one row per test (variant) with its state.
+    # The summary table: one row per test variant with its state.
     ran="$(sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -cE '^\| +[0-9]{4}_\S+ +\| +(PASSED|FAILED)' || true)"
-    verdict=""
     if ((rc == 124)); then
         verdict="killed after ${per_test_timeout}s (RDK_TEST_TIMEOUT)"
     elif grep -q 'timed out (timeout set to' "$test_log"; then
@@ -261,26 +279,79 @@ for entry in "${tests[@]}"; do
         verdict="${verdict:+$verdict; }BROKER DIED"
         wait "$broker_pid" 2>/dev/null || true
         broker_pid=""
-        start_broker "$scenario"
+        broker_failures=$((broker_failures + 1))
+        start_broker "$broker_scenario"
     fi
+    durations+=("$took $entry")
     if [[ -z $verdict ]]; then
         passed+=("$entry")
         printf 'PASS %-20s %4ss\n' "$entry" "$took"
     else
         failed+=("$entry")
         printf 'FAIL %-20s %4ss  %s  (log: %s)\n' "$entry" "$took" "$verdict" "$test_log"
-        sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -E 'FAIL|Test .* timed out|ERROR' | head -5 | sed 's/^/    /' || true
+        sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -E '^###|Test .* timed out|FATAL|rdkafka error' |
+            head -4 | cut -c1-300 | sed 's/^/    /' || true
     fi
+}
+
+# Reaps finished tests; with "all", waits for every running one.
+reap() {
+    local mode="$1" i
+    while :; do
+        local still_pid=() still_entry=() still_name=() still_start=()
+        for i in "${!running_pid[@]}"; do
+            if kill -0 "${running_pid[i]}" 2>/dev/null; then
+                still_pid+=("${running_pid[i]}") still_entry+=("${running_entry[i]}")
+                still_name+=("${running_name[i]}") still_start+=("${running_start[i]}")
+            else
+                wait "${running_pid[i]}" 2>/dev/null || true
+                finish_test "${running_entry[i]}" "${running_name[i]}" \
+                    "$((SECONDS - running_start[i]))"
+            fi
+        done
+        running_pid=("${still_pid[@]}") running_entry=("${still_entry[@]}")
+        running_name=("${still_name[@]}") running_start=("${still_start[@]}")
+        if [[ $mode == all ]]; then
+            ((${#running_pid[@]} == 0)) && return
+        else
+            ((${#running_pid[@]} < jobs)) && return
+        fi
+        sleep 0.2
+    done
+}
+
+running_pid=() running_entry=() running_name=() running_start=()
+run_begin=$SECONDS
+# Scenario by scenario (each its own broker configuration), in the order they first appear.
+scenarios=()
+for entry in "${tests[@]}"; do
+    scenario=default
+    if [[ $entry == *:* ]]; then scenario="${entry#*:}"; fi
+    [[ " ${scenarios[*]} " == *" $scenario "* ]] || scenarios+=("$scenario")
+done
+for scenario in "${scenarios[@]}"; do
+    start_broker "$scenario"
+    for entry in "${tests[@]}"; do
+        this=default
+        if [[ $entry == *:* ]]; then this="${entry#*:}"; fi
+        [[ $this == "$scenario" ]] || continue
+        name="${entry%%:*}"
+        if [[ $scenario != default ]]; then name="$name-$scenario"; fi
+        reap free
+        start_test "$entry" "$scenario" "$name"
+    done
+    reap all
+    stop_broker || broker_failures=$((broker_failures + 1))
 done
 
-broker_status=0
-stop_broker || broker_status=$?
-
 echo
-echo "librdkafka test-runner: passed ${#passed[@]} of ${#tests[@]} attempted"
+echo "slowest:"
+printf '%s\n' "${durations[@]}" | sort -rn | head -8 | awk '{printf "  %-20s %4ss\n", $2, $1}'
+echo "librdkafka test-runner: passed ${#passed[@]} of ${#tests[@]} attempted in $((SECONDS - run_begin))s" \
+    "($jobs at a time); logs in $log_dir"
 ((${#failed[@]})) && echo "failed: ${failed[*]}"
-if ((broker_status != 0)); then
-    echo "fjord serve exited with status $broker_status on SIGTERM; see $log_dir/broker.log"
+if ((broker_failures)); then
+    echo "fjord serve died, or exited non-zero on SIGTERM, $broker_failures time(s); see $log_dir/broker.log"
 fi
 echo "librdkafka: ${#passed[@]} passed, ${#failed[@]} failed"
-((${#failed[@]} == 0 && broker_status == 0))
+((${#failed[@]} == 0 && broker_failures == 0))
