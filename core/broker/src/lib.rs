@@ -21,6 +21,7 @@
 
 mod codes;
 mod config;
+mod connection;
 mod error;
 mod groups;
 mod handlers;
