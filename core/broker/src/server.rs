@@ -25,6 +25,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often interval flushes are checked, and retention every this many ticks.
 const UPKEEP_INTERVAL: Duration = Duration::from_millis(100);
 const RETENTION_EVERY_TICKS: u64 = 3_000;
+/// Partitions are checked for a due compaction every this many ticks (15 s, Kafka's
+/// `log.cleaner.backoff.ms`).
+const COMPACTION_EVERY_TICKS: u64 = 150;
 /// Partition and consumer-lag gauges are refreshed every this many ticks.
 const GAUGES_EVERY_TICKS: u64 = 50;
 
@@ -128,10 +131,13 @@ async fn upkeep(context: Arc<Context>, mut stopped: watch::Receiver<bool>) {
         tick += 1;
         let context = Arc::clone(&context);
         let retention = tick.is_multiple_of(RETENTION_EVERY_TICKS);
+        let compaction = tick.is_multiple_of(COMPACTION_EVERY_TICKS);
         let gauges = tick.is_multiple_of(GAUGES_EVERY_TICKS);
         let _ = tokio::task::spawn_blocking(move || {
             context.groups().tick();
-            context.topics().maintain(handlers::now_ms(), retention);
+            context
+                .topics()
+                .maintain(handlers::now_ms(), retention, compaction);
             if gauges {
                 record_gauges(&context);
             }

@@ -358,24 +358,30 @@ impl Topics {
         Ok(())
     }
 
-    /// Runs time-based upkeep on every partition: interval flushes, and with `cleanup` also
-    /// retention and compaction. A compaction round is planned and installed under the
+    /// Runs time-based upkeep on every partition: interval flushes; with `retention`, the
+    /// retention limits; with `compaction`, a compaction round where one is due (dirty ratio
+    /// or lag, see `Log::compaction_due`). A round is planned and installed under the
     /// partition's lock but runs outside it, so producers and consumers are not held up.
-    pub fn maintain(&self, now_ms: i64, cleanup: bool) {
+    pub fn maintain(&self, now_ms: i64, retention: bool, compaction: bool) {
         for topic in self.list() {
             for (index, partition) in topic.partitions.iter().enumerate() {
                 let outcome = partition.with_log_mut(|log| {
                     log.flush_if_due(now_ms)?;
-                    if cleanup {
+                    if retention {
                         log.apply_retention(now_ms)?;
                     }
                     Ok(())
                 });
                 let outcome = outcome.and_then(|()| {
-                    if !cleanup {
+                    if !compaction {
                         return Ok(());
                     }
-                    let plan = partition.with_log_mut(|log| Ok(log.compaction_plan(now_ms)))?;
+                    let plan = partition.with_log_mut(|log| {
+                        Ok(log
+                            .compaction_due(now_ms)
+                            .then(|| log.compaction_plan(now_ms))
+                            .flatten())
+                    })?;
                     if let Some(plan) = plan {
                         let compacted = plan.run()?;
                         let done =

@@ -46,6 +46,8 @@ pub struct CompactionPlan {
     delete_retention_ms: i64,
     index_interval_bytes: u64,
     now_ms: i64,
+    /// The offset after the last planned segment.
+    end_offset: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +62,7 @@ struct Planned {
 pub struct Compacted {
     scratch: PathBuf,
     now_ms: i64,
+    end_offset: i64,
     cleaned: Vec<Cleaned>,
     records_removed: u64,
 }
@@ -100,7 +103,40 @@ impl Log {
             delete_retention_ms: self.config.delete_retention_ms,
             index_interval_bytes: self.config.index_interval_bytes,
             now_ms,
+            end_offset: self.active().base_offset,
         })
+    }
+
+    /// Whether a compaction round is due, by Kafka's rules: the policy is `compact`, some
+    /// sealed segment is dirty (written since the last round) and has no record newer than
+    /// `min.compaction.lag.ms`, and either the dirty share of the sealed bytes reaches
+    /// `min.cleanable.dirty.ratio` or the oldest dirty segment's newest record is older than
+    /// `max.compaction.lag.ms`. [`Log::compact`] and [`Log::compaction_plan`] do not ask.
+    pub fn compaction_due(&self, now_ms: i64) -> bool {
+        if !self.config.cleanup_policy.compact || self.segments.len() < 2 {
+            return false;
+        }
+        let sealed: Vec<&Segment> = self
+            .segments
+            .values()
+            .take(self.segments.len() - 1)
+            .collect();
+        let old_enough = |s: &&&Segment| {
+            now_ms.saturating_sub(s.max_timestamp) >= self.config.min_compaction_lag_ms
+        };
+        let dirty: Vec<&&Segment> = sealed
+            .iter()
+            .filter(|s| s.base_offset >= self.cleaned_up_to)
+            .filter(old_enough)
+            .collect();
+        let Some(oldest) = dirty.first() else {
+            return false;
+        };
+        let total_bytes: u64 = sealed.iter().map(|s| s.size_bytes).sum();
+        let dirty_bytes: u64 = dirty.iter().map(|s| s.size_bytes).sum();
+        let ratio = dirty_bytes as f64 / total_bytes.max(1) as f64;
+        ratio >= self.config.min_cleanable_dirty_ratio
+            || now_ms.saturating_sub(oldest.max_timestamp) >= self.config.max_compaction_lag_ms
     }
 
     /// Plans, runs and installs one round on this thread.
@@ -160,6 +196,7 @@ impl Log {
             self.segments.insert(base, segment);
         }
         std::fs::remove_dir_all(&compacted.scratch).map_err(io(&compacted.scratch))?;
+        self.cleaned_up_to = self.cleaned_up_to.max(compacted.end_offset);
         Ok(outcome)
     }
 }
@@ -187,6 +224,7 @@ impl CompactionPlan {
         Ok(Compacted {
             scratch,
             now_ms: self.now_ms,
+            end_offset: self.end_offset,
             cleaned,
             records_removed,
         })

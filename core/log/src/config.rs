@@ -63,7 +63,7 @@ impl CleanupPolicy {
 }
 
 /// Configuration of one partition log. Defaults are Kafka's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll to a new segment past this size.
     pub segment_bytes: u64,
@@ -79,6 +79,13 @@ pub struct LogConfig {
     pub cleanup_policy: CleanupPolicy,
     /// `delete.retention.ms`: how long compaction keeps a tombstone.
     pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: compact once this share of the sealed bytes is dirty.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records stay uncompacted at least this long.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment is compacted at the latest this long after
+    /// its newest record, whatever the dirty ratio.
+    pub max_compaction_lag_ms: i64,
     /// `max.message.bytes`: largest batch accepted.
     pub max_message_bytes: usize,
     /// `message.timestamp.type`.
@@ -100,6 +107,9 @@ impl Default for LogConfig {
             retention_bytes: None,
             cleanup_policy: CleanupPolicy::DELETE,
             delete_retention_ms: 24 * 3_600_000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
             max_message_bytes: 1_048_588,
             message_timestamp_type: TimestampType::CreateTime,
             flush: FlushPolicy::Os,
@@ -140,6 +150,23 @@ impl LogConfig {
                 "delete.retention.ms",
                 self.delete_retention_ms,
                 "must not be negative",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return Err(invalid(
+                "min.cleanable.dirty.ratio",
+                self.min_cleanable_dirty_ratio,
+                "outside 0..=1",
+            ));
+        }
+        if self.min_compaction_lag_ms < 0 || self.max_compaction_lag_ms < 1 {
+            return Err(invalid(
+                "min.compaction.lag.ms / max.compaction.lag.ms",
+                format!(
+                    "{} / {}",
+                    self.min_compaction_lag_ms, self.max_compaction_lag_ms
+                ),
+                "min must not be negative, max must be positive",
             ));
         }
         if matches!(self.flush, FlushPolicy::IntervalMs(0)) {
@@ -193,6 +220,10 @@ impl LogConfig {
                 "index.interval.bytes",
                 self.index_interval_bytes.to_string(),
             ),
+            (
+                "max.compaction.lag.ms",
+                self.max_compaction_lag_ms.to_string(),
+            ),
             ("max.message.bytes", self.max_message_bytes.to_string()),
             (
                 "message.timestamp.type",
@@ -204,6 +235,14 @@ impl LogConfig {
             (
                 "retention.bytes",
                 optional(self.retention_bytes.and_then(|b| i64::try_from(b).ok())),
+            ),
+            (
+                "min.cleanable.dirty.ratio",
+                self.min_cleanable_dirty_ratio.to_string(),
+            ),
+            (
+                "min.compaction.lag.ms",
+                self.min_compaction_lag_ms.to_string(),
             ),
             ("retention.ms", optional(self.retention_ms)),
             ("segment.bytes", self.segment_bytes.to_string()),
@@ -256,6 +295,14 @@ impl LogConfig {
                 }
             }
             "delete.retention.ms" => self.delete_retention_ms = int(value)?,
+            "min.cleanable.dirty.ratio" => {
+                self.min_cleanable_dirty_ratio = value
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| invalid(name, value, "not a number"))?;
+            }
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = int(value)?,
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms = int(value)?,
             "max.message.bytes" => {
                 self.max_message_bytes = non_negative(name, value, int(value)?)? as usize;
             }

@@ -74,6 +74,10 @@ pub struct Log {
     pub(crate) producers: ProducerStates,
     /// The producer state changed since `producer.snapshot` was written.
     pub(crate) producers_dirty: bool,
+    /// Sealed segments below this offset were compacted since the log opened; the ones from
+    /// here on are dirty (see [`Log::compaction_due`]). Not persisted: after a restart every
+    /// sealed segment counts as dirty once.
+    pub(crate) cleaned_up_to: i64,
 }
 
 impl Log {
@@ -99,6 +103,7 @@ impl Log {
             first_unflushed_ms: None,
             producers: ProducerStates::default(),
             producers_dirty: false,
+            cleaned_up_to: 0,
         };
         log.write_checkpoint()?;
         if let Some(parent) = dir.parent() {
@@ -140,6 +145,7 @@ impl Log {
             first_unflushed_ms: None,
             producers: ProducerStates::default(),
             producers_dirty: false,
+            cleaned_up_to: 0,
         };
         let report = log.load_segments(&bases, now_ms)?;
         log.finish_open(recovery)?;

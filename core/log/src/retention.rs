@@ -92,6 +92,10 @@ impl Log {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        // The log ends where the first batch to go starts, or at `offset` itself when
+        // compaction removed the batches just below it: those offsets were handed out once
+        // and must not be again.
+        let new_end = offset.min(self.first_batch_reaching(offset)?.unwrap_or(offset));
         let (dir, pool) = (self.dir.clone(), Arc::clone(&self.pool));
         let keeps_one = self.segments.range(..=offset).next().is_some();
         let doomed: Vec<i64> = if keeps_one {
@@ -118,6 +122,9 @@ impl Log {
                     .insert(base, crate::segment::Segment::create(&dir, &pool, base, 0)?);
             }
         }
+        if self.log_end_offset() < new_end {
+            self.continue_at(new_end)?;
+        }
         sync_dir(&dir)?;
         let log_end_offset = self.log_end_offset();
         self.log_start_offset = self.log_start_offset.min(log_end_offset);
@@ -129,6 +136,38 @@ impl Log {
         self.producers_dirty = true;
         self.snapshot_producers()?;
         self.write_checkpoint()
+    }
+
+    /// Base offset of the first batch whose last offset is `offset` or more.
+    fn first_batch_reaching(&self, offset: i64) -> Result<Option<i64>> {
+        let from = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(base, _)| *base);
+        for segment in self.segments.range(from..).map(|(_, segment)| segment) {
+            if let Some(batch) = segment.find(&self.dir, &self.pool, offset)? {
+                return Ok(Some(batch.header.base_offset));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Starts a new active segment at `offset`, past the end of the data: the active one is
+    /// sealed, or deleted if empty. The caller syncs the directory.
+    fn continue_at(&mut self, offset: i64) -> Result<()> {
+        let (dir, pool) = (self.dir.clone(), Arc::clone(&self.pool));
+        let active_base = self.active().base_offset;
+        if self.active().size_bytes == 0 {
+            if let Some(empty) = self.segments.remove(&active_base) {
+                empty.delete(&dir, &pool)?;
+            }
+        } else {
+            self.active_mut().seal(&dir, &pool)?;
+        }
+        let segment = crate::segment::Segment::create(&dir, &pool, offset, 0)?;
+        self.segments.insert(offset, segment);
+        Ok(())
     }
 
     fn delete_oldest_segment(&mut self) -> Result<()> {

@@ -134,3 +134,104 @@ fn appends_continue_while_compaction_runs() -> anyhow::Result<()> {
     assert_eq!(read_all(&log)?, left);
     Ok(())
 }
+
+/// Appends `rounds` batches of two 40-byte records with keys unique to `prefix` and the
+/// round (so compaction removes nothing), at `timestamp_ms`.
+fn fill(log: &mut fjord_log::Log, prefix: u8, rounds: u8, timestamp_ms: i64) -> anyhow::Result<()> {
+    for round in 0..rounds {
+        let value = [round; 40];
+        let records = [
+            (
+                Some(&[prefix, round, 0][..]),
+                Some(&value[..]),
+                timestamp_ms,
+            ),
+            (
+                Some(&[prefix, round, 1][..]),
+                Some(&value[..]),
+                timestamp_ms,
+            ),
+        ];
+        log.append(&mut batch(&records, Compression::None), 0, timestamp_ms)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn compaction_is_due_by_dirty_ratio_and_by_lag() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut log = new_log(dir.path(), compact_config())?;
+    assert!(!log.compaction_due(0), "no sealed segment yet");
+    fill(&mut log, 0, 40, 10)?;
+    assert!(log.compaction_due(10), "everything sealed is dirty");
+    log.compact(10)?;
+    assert!(!log.compaction_due(10), "nothing dirty after a round");
+
+    // One more sealed segment: dirty, but a small share of the sealed bytes.
+    let sealed_before = log.segment_count();
+    let mut prefix = 1;
+    while log.segment_count() < sealed_before + 1 {
+        fill(&mut log, prefix, 1, 20)?;
+        prefix += 1;
+    }
+    assert!(
+        !log.compaction_due(20),
+        "below min.cleanable.dirty.ratio 0.5"
+    );
+    let eager = LogConfig {
+        min_cleanable_dirty_ratio: 0.01,
+        ..compact_config()
+    };
+    log.set_config(eager.clone())?;
+    assert!(log.compaction_due(20));
+    // min.compaction.lag.ms holds back segments with records newer than the lag.
+    log.set_config(LogConfig {
+        min_compaction_lag_ms: 1_000,
+        ..eager
+    })?;
+    assert!(!log.compaction_due(500));
+    assert!(log.compaction_due(1_020));
+    // max.compaction.lag.ms forces a round whatever the ratio.
+    log.set_config(LogConfig {
+        max_compaction_lag_ms: 100,
+        ..compact_config()
+    })?;
+    assert!(!log.compaction_due(50));
+    assert!(log.compaction_due(120));
+    Ok(())
+}
+
+#[test]
+fn truncating_into_a_compacted_gap_never_reuses_offsets() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut log = new_log(dir.path(), compact_config())?;
+    for round in 0..40u8 {
+        let value = [round; 40];
+        log.append(
+            &mut batch(&[(Some(&b"a"[..]), Some(&value[..]), 0)], Compression::None),
+            0,
+            0,
+        )?;
+    }
+    log.compact(0)?;
+    let kept: Vec<i64> = read_all(&log)?.iter().map(|r| r.offset).collect();
+    // The last offset compaction removed below kept data: far from its segment's base.
+    let gap = (0..log.log_end_offset())
+        .rev()
+        .find(|o| !kept.contains(o) && kept.iter().any(|k| k > o))
+        .expect("compaction left a gap");
+    log.truncate_to(gap)?;
+    assert_eq!(
+        log.log_end_offset(),
+        gap,
+        "offsets below {gap} were handed out once"
+    );
+    let info = log.append(
+        &mut batch(&[(Some(&b"b"[..]), Some(&b"v"[..]), 0)], Compression::None),
+        0,
+        0,
+    )?;
+    assert_eq!(info.base_offset, gap);
+    assert!(log.log_start_offset() <= gap);
+    Ok(())
+}
