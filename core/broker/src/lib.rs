@@ -2,8 +2,9 @@
 //!
 //! [`Broker`] listens for Kafka clients, decodes each request with `kafka-protocol`, hands it
 //! to the handler for its API (one file per API under `handlers/`), and writes the response.
-//! Requests on one connection are answered one at a time, in order, as Kafka does; many
-//! connections are served concurrently on the tokio runtime.
+//! Requests on one connection are handled one at a time and answered in order, as Kafka
+//! does, while the next frames are read ahead and earlier answers written (`connection`);
+//! many connections are served concurrently on the tokio runtime.
 //!
 //! Partitions are reached only through the [`PartitionStorage`] trait: produce appends
 //! batches, fetch reads stored bytes, list-offsets asks for offsets. [`LocalPartition`] puts
