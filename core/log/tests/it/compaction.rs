@@ -233,5 +233,16 @@ fn truncating_into_a_compacted_gap_never_reuses_offsets() -> anyhow::Result<()> 
     )?;
     assert_eq!(info.base_offset, gap);
     assert!(log.log_start_offset() <= gap);
+    // The gap between segments survives a crash and recovery.
+    drop(log);
+    let (log, report) = fjord_log::Log::open(
+        dir.path(),
+        compact_config(),
+        fjord_log::FilePool::new(8),
+        fjord_log::Recovery::Full,
+        0,
+    )?;
+    assert!(report.truncated.is_none(), "{report:?}");
+    assert_eq!(log.log_end_offset(), gap + 1);
     Ok(())
 }
