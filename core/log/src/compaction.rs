@@ -116,24 +116,16 @@ impl Log {
         if !self.config.cleanup_policy.compact || self.segments.len() < 2 {
             return false;
         }
-        let sealed: Vec<&Segment> = self
-            .segments
-            .values()
-            .take(self.segments.len() - 1)
-            .collect();
-        let old_enough = |s: &&&Segment| {
-            now_ms.saturating_sub(s.max_timestamp) >= self.config.min_compaction_lag_ms
-        };
-        let dirty: Vec<&&Segment> = sealed
-            .iter()
-            .filter(|s| s.base_offset >= self.cleaned_up_to)
-            .filter(old_enough)
-            .collect();
-        let Some(oldest) = dirty.first() else {
+        let sealed = || self.segments.values().take(self.segments.len() - 1);
+        let mut dirty = sealed().filter(|s| {
+            s.base_offset >= self.cleaned_up_to
+                && now_ms.saturating_sub(s.max_timestamp) >= self.config.min_compaction_lag_ms
+        });
+        let Some(oldest) = dirty.next() else {
             return false;
         };
-        let total_bytes: u64 = sealed.iter().map(|s| s.size_bytes).sum();
-        let dirty_bytes: u64 = dirty.iter().map(|s| s.size_bytes).sum();
+        let dirty_bytes = oldest.size_bytes + dirty.map(|s| s.size_bytes).sum::<u64>();
+        let total_bytes: u64 = sealed().map(|s| s.size_bytes).sum();
         let ratio = dirty_bytes as f64 / total_bytes.max(1) as f64;
         ratio >= self.config.min_cleanable_dirty_ratio
             || now_ms.saturating_sub(oldest.max_timestamp) >= self.config.max_compaction_lag_ms

@@ -92,10 +92,6 @@ impl Log {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
-        // The log ends where the first batch to go starts, or at `offset` itself when
-        // compaction removed the batches just below it: those offsets were handed out once
-        // and must not be again.
-        let new_end = offset.min(self.first_batch_reaching(offset)?.unwrap_or(offset));
         let (dir, pool) = (self.dir.clone(), Arc::clone(&self.pool));
         let keeps_one = self.segments.range(..=offset).next().is_some();
         let doomed: Vec<i64> = if keeps_one {
@@ -112,16 +108,21 @@ impl Log {
             }
         }
         let interval = self.config.index_interval_bytes;
-        match self.segments.values_mut().next_back() {
+        // The log ends where the first batch to go starts, or at `offset` itself when
+        // compaction removed the batches just below it: those offsets were handed out once
+        // and must not be again. (Whole segments past `offset` start past it.)
+        let new_end = match self.segments.values_mut().next_back() {
             Some(segment) => {
-                segment.truncate_to(&dir, &pool, offset, interval)?;
+                let removed_base = segment.truncate_to(&dir, &pool, offset, interval)?;
+                offset.min(removed_base.unwrap_or(offset))
             }
             None => {
                 let base = offset.max(0);
                 self.segments
                     .insert(base, crate::segment::Segment::create(&dir, &pool, base, 0)?);
+                base
             }
-        }
+        };
         if self.log_end_offset() < new_end {
             self.continue_at(new_end)?;
         }
@@ -136,21 +137,6 @@ impl Log {
         self.producers_dirty = true;
         self.snapshot_producers()?;
         self.write_checkpoint()
-    }
-
-    /// Base offset of the first batch whose last offset is `offset` or more.
-    fn first_batch_reaching(&self, offset: i64) -> Result<Option<i64>> {
-        let from = self
-            .segments
-            .range(..=offset)
-            .next_back()
-            .map_or(i64::MIN, |(base, _)| *base);
-        for segment in self.segments.range(from..).map(|(_, segment)| segment) {
-            if let Some(batch) = segment.find(&self.dir, &self.pool, offset)? {
-                return Ok(Some(batch.header.base_offset));
-            }
-        }
-        Ok(None)
     }
 
     /// Starts a new active segment at `offset`, past the end of the data: the active one is

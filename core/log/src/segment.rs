@@ -627,17 +627,17 @@ impl Segment {
         }
     }
 
-    /// Removes every batch whose last offset is `offset` or more. Returns whether anything
-    /// was removed.
+    /// Removes every batch whose last offset is `offset` or more. Returns the base offset of
+    /// the first batch removed, if any was.
     pub(crate) fn truncate_to(
         &mut self,
         dir: &Path,
         pool: &FilePool,
         offset: i64,
         index_interval_bytes: u64,
-    ) -> Result<bool> {
+    ) -> Result<Option<i64>> {
         let Some(first_removed) = self.find(dir, pool, offset)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
         pool.get(self.log, &path)?
@@ -645,7 +645,7 @@ impl Segment {
             .map_err(io(&path))?;
         // Recompute the indexes and the tail state (max timestamp) from what is left.
         self.recover(dir, pool, index_interval_bytes, &mut |_, _| {})?;
-        Ok(true)
+        Ok(Some(first_removed.header.base_offset))
     }
 
     /// Closes and deletes the segment's files.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use fjord_record::{BATCH_OVERHEAD_BYTES, BatchHeader};
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
@@ -146,16 +147,13 @@ fn read_partition(
 }
 
 /// The length of the longest prefix of `batches` made of whole batches and at most `limit`
-/// bytes long. Each stored batch starts with its base offset (8 bytes) and the length of the
-/// rest (4 bytes).
+/// bytes long.
 fn whole_batches_within(batches: &[u8], limit: usize) -> usize {
-    const LENGTH_END: usize = 12;
     let mut end = 0;
-    while let Some(header) = batches.get(end..end + LENGTH_END) {
-        let length = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+    while let Some((_, length)) = BatchHeader::parse_prefix(&batches[end..]) {
         let Some(next) = usize::try_from(length)
             .ok()
-            .and_then(|length| (end + LENGTH_END).checked_add(length))
+            .and_then(|length| (end + BATCH_OVERHEAD_BYTES).checked_add(length))
             .filter(|&next| next <= limit.min(batches.len()))
         else {
             break;
