@@ -182,23 +182,34 @@ impl<E: Entry> Index<E> {
 
     /// The last entry whose key is at most `key`.
     pub(crate) fn floor(&self, pool: &FilePool, path: &Path, key: i64) -> Result<Option<E>> {
+        self.floor_by(pool, path, |e| e.key() <= key)
+    }
+
+    /// The last entry for which `at_most` holds. Entries are ordered, so `at_most` must hold
+    /// for a leading run of them and for none after (any bound on the key or the position).
+    pub(crate) fn floor_by(
+        &self,
+        pool: &FilePool,
+        path: &Path,
+        at_most: impl Fn(&E) -> bool,
+    ) -> Result<Option<E>> {
         if let Some(first) = self.pending.first()
-            && first.key() <= key
+            && at_most(first)
         {
-            return Ok(self.pending.iter().rev().find(|e| e.key() <= key).copied());
+            return Ok(self.pending.iter().rev().find(|e| at_most(e)).copied());
         }
         let (mut low, mut high) = (0, self.written);
         while high - low > INDEX_WINDOW_ENTRIES {
             let middle = low + (high - low) / 2;
             let entry = self.read_range(pool, path, middle, middle + 1)?;
-            if entry.first().is_some_and(|e| e.key() <= key) {
+            if entry.first().is_some_and(&at_most) {
                 low = middle;
             } else {
                 high = middle;
             }
         }
         let window = self.read_range(pool, path, low, high)?;
-        Ok(window.iter().rev().find(|e| e.key() <= key).copied())
+        Ok(window.iter().rev().find(|e| at_most(e)).copied())
     }
 
     /// Replaces the whole file with `entries`.

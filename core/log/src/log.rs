@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use fjord_record::TimestampType;
 
 use crate::checkpoint::{Checkpoint, sync_dir};
@@ -14,6 +13,10 @@ use crate::pool::FilePool;
 use crate::producer::ProducerStates;
 use crate::segment::{LOG_SUFFIX, Segment, TimestampOffset};
 use crate::{Error, FlushPolicy, LogConfig, Result, error::io};
+
+mod read;
+
+pub use read::Fetched;
 
 /// What an append wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -508,53 +511,6 @@ impl Log {
         self.recovery_point = base_offset;
         self.first_unflushed_ms = None;
         self.write_checkpoint()
-    }
-
-    /// Whole batches starting with the one that holds `offset`: at most `max_bytes` unless the
-    /// first batch alone is larger, none at or past `max_offset` (pass the high watermark for
-    /// consumers, `i64::MAX` for everything). Every batch handed out has had its CRC checked
-    /// since this log was opened (at append, at recovery, or here on its first read); damaged
-    /// data gives [`Error::Corrupt`], never bytes.
-    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<Bytes> {
-        let mut out = Vec::new();
-        self.read_into(offset, max_bytes, max_offset, &mut out)?;
-        Ok(Bytes::from(out))
-    }
-
-    /// [`Self::read`] appending to `out`, so a caller can reuse one buffer (or build a
-    /// response around the batches) without a copy. Returns the bytes appended.
-    pub fn read_into(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        max_offset: i64,
-        out: &mut Vec<u8>,
-    ) -> Result<usize> {
-        let log_end_offset = self.log_end_offset();
-        if offset < self.log_start_offset || offset > log_end_offset {
-            return Err(Error::OffsetOutOfRange {
-                offset,
-                log_start_offset: self.log_start_offset,
-                log_end_offset,
-            });
-        }
-        let upper = max_offset.min(log_end_offset);
-        let first = self
-            .segments
-            .range(..=offset)
-            .next_back()
-            .map_or(self.log_start_offset, |(base, _)| *base);
-        for segment in self.segments.range(first..).map(|(_, s)| s) {
-            if offset >= upper {
-                break;
-            }
-            if let Some(read) =
-                segment.read_offset_into(&self.dir, &self.pool, offset, max_bytes, upper, out)?
-            {
-                return Ok(read);
-            }
-        }
-        Ok(0)
     }
 
     /// ListOffsets by time: the first record at or after `timestamp_ms` (at or after the log

@@ -20,6 +20,11 @@ use crate::pool::{FileId, FilePool};
 use crate::scan::{Scanned, Scanner, Step, read_appending, read_up_to};
 use crate::{Error, Result, error::io};
 
+mod slice;
+
+pub use slice::FileSlice;
+pub(crate) use slice::SliceRead;
+
 pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const INDEX_SUFFIX: &str = "index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";

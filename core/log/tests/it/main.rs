@@ -3,6 +3,7 @@
 mod basics;
 mod compaction;
 mod corruption;
+mod fetch;
 mod idempotence;
 mod model;
 mod scale;
