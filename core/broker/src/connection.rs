@@ -10,13 +10,14 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::handlers::{self, Context};
+use crate::handlers::{self, Context, Response};
+use crate::outgoing::Outgoing;
 use crate::server::FRAME_BYTES_MIN;
 use crate::{Error, Result};
 
@@ -53,14 +54,13 @@ pub(crate) async fn serve(
     )));
     let writing = tokio::spawn(write_responses(writer, responses_out, peer));
     while let Some(frame) = frames.recv().await {
-        let mut out = BytesMut::new();
-        match handle_frame(&context, frame.bytes, peer, &mut out).await {
-            Ok(true) => {
-                if responses.send(out.freeze()).await.is_err() {
+        match handle_frame(&context, frame.bytes, peer).await {
+            Ok(Some(response)) => {
+                if responses.send(response).await.is_err() {
                     break; // the writer lost the connection
                 }
             }
-            Ok(false) => {}
+            Ok(None) => {}
             Err(error) => {
                 tracing::warn!(%peer, %error, "closing connection after a bad request");
                 break;
@@ -104,11 +104,11 @@ async fn read_frames(
 
 async fn write_responses(
     mut writer: OwnedWriteHalf,
-    mut responses: mpsc::Receiver<Bytes>,
+    mut responses: mpsc::Receiver<Outgoing>,
     peer: SocketAddr,
 ) {
     while let Some(response) = responses.recv().await {
-        if let Err(error) = writer.write_all(&response).await {
+        if let Err(error) = response.write_to(&mut writer).await {
             tracing::debug!(%peer, %error, "connection lost while answering");
             return;
         }
@@ -186,14 +186,13 @@ async fn read_frame<R: AsyncRead + Unpin>(
     }))
 }
 
-/// Decodes, handles and encodes one request into `out`. Returns whether there is a response
-/// to send (a produce with acks=0 has none). An error means the connection must close.
+/// Decodes, handles and encodes one request. Returns the response frame, if there is one to
+/// send (a produce with acks=0 has none). An error means the connection must close.
 async fn handle_frame(
     context: &Context,
     mut frame: Bytes,
     peer: SocketAddr,
-    out: &mut BytesMut,
-) -> Result<bool> {
+) -> Result<Option<Outgoing>> {
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
@@ -204,8 +203,7 @@ async fn handle_frame(
         if api_key == ApiKey::ApiVersions {
             // KIP-511: answer with the versions we do support, in the v0 format.
             let response = handlers::api_versions::unsupported();
-            encode_response(out, correlation_id, api_key, 0, &response)?;
-            return Ok(true);
+            return encode_response(correlation_id, api_key, 0, &response).map(Some);
         }
         return Err(Error::MalformedRequest {
             reason: format!("{api_key:?} version {version} is not supported"),
@@ -217,32 +215,31 @@ async fn handle_frame(
     crate::metrics::request(api_key, started.elapsed());
     tracing::trace!(?api_key, version, elapsed = ?started.elapsed(), "handled");
     match response {
-        Some(response) => {
-            encode_response(out, correlation_id, api_key, version, &response)?;
-            Ok(true)
+        Some(Response::Message(response)) => {
+            encode_response(correlation_id, api_key, version, &response).map(Some)
         }
-        None => Ok(false),
+        Some(Response::Fetch(answer)) => answer.encode(correlation_id, version).map(Some),
+        None => Ok(None),
     }
 }
 
 fn encode_response(
-    out: &mut BytesMut,
     correlation_id: i32,
     api_key: ApiKey,
     version: i16,
     response: &ResponseKind,
-) -> Result<()> {
-    let start = out.len();
+) -> Result<Outgoing> {
+    let mut out = BytesMut::new();
     out.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let encoded = header
-        .encode(out, api_key.response_header_version(version))
+        .encode(&mut out, api_key.response_header_version(version))
         .map_err(|e| e.to_string())
-        .and_then(|()| response.encode(out, version).map_err(|e| e.to_string()));
+        .and_then(|()| response.encode(&mut out, version).map_err(|e| e.to_string()));
     encoded.map_err(|reason| Error::Encode { reason })?;
-    let size = i32::try_from(out.len() - start - 4).map_err(|_| Error::Encode {
+    let size = i32::try_from(out.len() - 4).map_err(|_| Error::Encode {
         reason: "response larger than 2 GiB".into(),
     })?;
-    out[start..start + 4].copy_from_slice(&size.to_be_bytes());
-    Ok(())
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(Outgoing::bytes(out.freeze()))
 }

@@ -7,7 +7,9 @@
 //! many connections are served concurrently on the tokio runtime.
 //!
 //! Partitions are reached only through the [`PartitionStorage`] trait: produce appends
-//! batches, fetch reads stored bytes, list-offsets asks for offsets. [`LocalPartition`] puts
+//! batches, fetch reads stored bytes, list-offsets asks for offsets. A fetch response is
+//! written as chunks (`outgoing`): the codec encodes every field but the records, and a local
+//! partition's records go from the segment file to the socket with `sendfile`. [`LocalPartition`] puts
 //! a `fjord-log` log behind it; a diskless partition can sit beside it later without the
 //! handlers knowing. Topic metadata (id, partition count, config overrides) lives in
 //! [`Topics`], persisted one file per topic, written before the logs so that the topic file
@@ -27,6 +29,7 @@ mod error;
 mod groups;
 mod handlers;
 mod metrics;
+mod outgoing;
 mod partition;
 mod producer_ids;
 mod server;

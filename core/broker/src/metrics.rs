@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use fjord_log::Fetched;
 use kafka_protocol::messages::ApiKey;
 
 pub(crate) fn request(api_key: ApiKey, elapsed: Duration) {
@@ -24,18 +25,23 @@ pub(crate) fn produced(topic: &str, bytes: usize, records: i64) {
         .increment(u64::try_from(records).unwrap_or(0));
 }
 
-/// Counts whole batches read for a fetch: their bytes and the records their headers declare.
-pub(crate) fn fetched(topic: &str, batches: &[u8]) {
-    if batches.is_empty() {
+/// Counts what a fetch sends for a partition. Records are counted from batch headers when
+/// the batches were copied, and as the offsets a file range spans when they go out with
+/// `sendfile` unread (the same, unless compaction removed records in between).
+pub(crate) fn fetched(topic: &str, fetched: &Fetched) {
+    let records = match fetched {
+        Fetched::Slice(slice) => u64::try_from(slice.offsets().end - slice.offsets().start).unwrap_or(0),
+        Fetched::Copied(batches) => fjord_record::batches(batches)
+            .filter_map(Result::ok)
+            .map(|b| u64::try_from(b.header.records_count).unwrap_or(0))
+            .sum(),
+    };
+    if fetched.is_empty() {
         return;
     }
-    let records: u64 = fjord_record::batches(batches)
-        .filter_map(Result::ok)
-        .map(|b| u64::try_from(b.header.records_count).unwrap_or(0))
-        .sum();
     let topic = topic.to_string();
     metrics::counter!("fjord_bytes_out_total", "topic" => topic.clone())
-        .increment(batches.len() as u64);
+        .increment(fetched.len() as u64);
     metrics::counter!("fjord_records_out_total", "topic" => topic).increment(records);
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use fjord_log::{AppendInfo, Log, TimestampOffset};
+use fjord_log::{AppendInfo, Fetched, Log, TimestampOffset};
 
 use crate::{Error, Result};
 
@@ -42,6 +42,18 @@ pub trait PartitionStorage: Send + Sync + std::fmt::Debug {
         isolation: Isolation,
         out: &mut Vec<u8>,
     ) -> Result<usize>;
+
+    /// Stored batches for a consumer from the batch holding `offset`, at most `max_bytes`:
+    /// the first batch whole even when larger if `min_one_batch` (KIP-74), none if not.
+    /// A local log answers with a range of a segment file where it can, so the bytes go to
+    /// the socket with `sendfile`.
+    fn fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        isolation: Isolation,
+    ) -> Result<Fetched>;
 
     fn offsets(&self) -> Result<PartitionOffsets>;
 
@@ -114,6 +126,18 @@ impl PartitionStorage for LocalPartition {
         out: &mut Vec<u8>,
     ) -> Result<usize> {
         self.with_log(|log| Ok(log.read_into(offset, max_bytes, log.high_watermark(), out)?))
+    }
+
+    fn fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        _isolation: Isolation,
+    ) -> Result<Fetched> {
+        self.with_log(|log| {
+            Ok(log.fetch(offset, max_bytes, log.high_watermark(), min_one_batch)?)
+        })
     }
 
     fn offsets(&self) -> Result<PartitionOffsets> {

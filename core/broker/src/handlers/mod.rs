@@ -130,13 +130,21 @@ impl Context {
     }
 }
 
+/// A handler's answer: a message for the codec, or a fetch answer whose records the codec
+/// never sees (they go to the socket as they are stored).
+#[derive(Debug)]
+pub(crate) enum Response {
+    Message(ResponseKind),
+    Fetch(fetch::Answer),
+}
+
 /// Handles one request. `None` means no response is sent (produce with acks=0).
 pub(crate) async fn dispatch(
     context: &Context,
     header: &RequestHeader,
     peer: SocketAddr,
     request: RequestKind,
-) -> Result<Option<ResponseKind>> {
+) -> Result<Option<Response>> {
     let version = header.request_api_version;
     let response = match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
@@ -151,7 +159,11 @@ pub(crate) async fn dispatch(
             Some(response) => ResponseKind::Produce(response),
             None => return Ok(None),
         },
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(context, version, r).await),
+        RequestKind::Fetch(r) => {
+            return Ok(Some(Response::Fetch(
+                fetch::handle(context, version, r).await,
+            )));
+        }
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(context, version, r))
         }
@@ -213,7 +225,7 @@ pub(crate) async fn dispatch(
             });
         }
     };
-    Ok(Some(response))
+    Ok(Some(Response::Message(response)))
 }
 
 /// Fields that exist only from some version on must keep their default below it: the codec

@@ -1,10 +1,12 @@
 //! Fetch: stored batches from each partition, long-polling until `min_bytes` arrive or
-//! `max_wait_ms` passes. Bytes go out as stored, never re-encoded.
+//! `max_wait_ms` passes. Bytes go out as stored, never re-encoded: a local partition's
+//! batches go from the segment file to the socket with `sendfile` ([`encode`]).
+
+mod encode;
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use fjord_record::{BATCH_OVERHEAD_BYTES, BatchHeader};
+use fjord_log::Fetched;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
@@ -13,27 +15,38 @@ use tokio::time::Instant;
 use super::{Context, blocking, since};
 use crate::Result;
 use crate::codes::error_code;
+use crate::outgoing::Outgoing;
 use crate::partition::Isolation;
 
 /// Longest long poll honoured, whatever the client asks.
 const MAX_WAIT_LIMIT: Duration = Duration::from_secs(60);
 
-pub(crate) async fn handle(
-    context: &Context,
-    version: i16,
-    request: FetchRequest,
-) -> FetchResponse {
+/// A fetch response and its partitions' records, in the order the response lists them (the
+/// response's own `records` fields stay `None`).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    response: FetchResponse,
+    records: Vec<Fetched>,
+}
+
+impl Answer {
+    pub(crate) fn encode(self, correlation_id: i32, version: i16) -> Result<Outgoing> {
+        encode::encode(correlation_id, version, &self.response, self.records)
+    }
+}
+
+pub(crate) async fn handle(context: &Context, version: i16, request: FetchRequest) -> Answer {
     let max_wait =
         Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_LIMIT);
     let deadline = Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let mut appended = context.subscribe_appended();
-    let response = loop {
+    let answer = loop {
         appended.borrow_and_update();
-        let (response, read_bytes, errors) = blocking(|| read(context, version, &request));
+        let (answer, read_bytes, errors) = blocking(|| read(context, version, &request));
         // min_bytes 0 answers at once; otherwise wait for that much (at least one byte).
         if min_bytes == 0 || read_bytes >= min_bytes || errors || Instant::now() >= deadline {
-            break response;
+            break answer;
         }
         // Wait for any append (or the deadline), then read again.
         if tokio::time::timeout_at(deadline, appended.changed())
@@ -43,19 +56,18 @@ pub(crate) async fn handle(
             break blocking(|| read(context, version, &request)).0;
         }
     };
-    for topic in &response.responses {
-        for partition in &topic.partitions {
-            if let Some(records) = &partition.records {
-                crate::metrics::fetched(&topic.topic, records);
-            }
+    let mut records = answer.records.iter();
+    for topic in &answer.response.responses {
+        for fetched in records.by_ref().take(topic.partitions.len()) {
+            crate::metrics::fetched(&topic.topic, fetched);
         }
     }
-    response
+    answer
 }
 
-/// One pass over the requested partitions: the response, bytes read, and whether any
+/// One pass over the requested partitions: the answer, bytes read, and whether any
 /// partition answered with an error (which ends a long poll at once).
-fn read(context: &Context, version: i16, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+fn read(context: &Context, version: i16, request: &FetchRequest) -> (Answer, usize, bool) {
     let isolation = if request.isolation_level == 1 {
         Isolation::LastStable
     } else {
@@ -63,6 +75,7 @@ fn read(context: &Context, version: i16, request: &FetchRequest) -> (FetchRespon
     };
     let mut budget = usize::try_from(request.max_bytes).unwrap_or(0);
     let (mut read_bytes, mut errors) = (0usize, false);
+    let mut records = Vec::new();
     let responses = request
         .topics
         .iter()
@@ -76,24 +89,26 @@ fn read(context: &Context, version: i16, request: &FetchRequest) -> (FetchRespon
                     let limit = usize::try_from(p.partition_max_bytes)
                         .unwrap_or(0)
                         .min(budget);
-                    let strict = read_bytes > 0;
-                    match read_partition(
+                    let min_one_batch = read_bytes == 0;
+                    let read = read_partition(
                         context,
                         version,
                         &topic.topic,
                         p,
                         limit,
-                        strict,
+                        min_one_batch,
                         isolation,
-                    ) {
-                        Ok(data) => {
-                            let len = data.records.as_ref().map_or(0, Bytes::len);
-                            read_bytes += len;
-                            budget = budget.saturating_sub(len);
+                    );
+                    match read {
+                        Ok((data, fetched)) => {
+                            read_bytes += fetched.len();
+                            budget = budget.saturating_sub(fetched.len());
+                            records.push(fetched);
                             data
                         }
                         Err(error) => {
                             errors = true;
+                            records.push(Fetched::Copied(bytes::Bytes::new()));
                             PartitionData::default()
                                 .with_partition_index(p.partition)
                                 .with_error_code(error_code(&error))
@@ -101,6 +116,7 @@ fn read(context: &Context, version: i16, request: &FetchRequest) -> (FetchRespon
                                 .with_last_stable_offset(-1)
                                 .with_log_start_offset(-1)
                                 .with_preferred_read_replica(BrokerId(-1))
+                                .with_records(None)
                         }
                     }
                 })
@@ -111,11 +127,11 @@ fn read(context: &Context, version: i16, request: &FetchRequest) -> (FetchRespon
                 .with_partitions(partitions)
         })
         .collect();
-    (
-        FetchResponse::default().with_responses(responses),
-        read_bytes,
-        errors,
-    )
+    let answer = Answer {
+        response: FetchResponse::default().with_responses(responses),
+        records,
+    };
+    (answer, read_bytes, errors)
 }
 
 fn read_partition(
@@ -124,69 +140,19 @@ fn read_partition(
     topic_name: &str,
     request: &FetchPartition,
     limit: usize,
-    strict: bool,
+    min_one_batch: bool,
     isolation: Isolation,
-) -> Result<PartitionData> {
+) -> Result<(PartitionData, Fetched)> {
     let topic = context.topics().require(topic_name)?;
     let partition = topic.partition(request.partition)?;
-    let mut records = Vec::new();
-    if !strict || limit > 0 {
-        partition.read_into(request.fetch_offset, limit, isolation, &mut records)?;
-    }
-    if strict {
-        records.truncate(whole_batches_within(&records, limit));
-    }
+    let fetched = partition.fetch(request.fetch_offset, limit, min_one_batch, isolation)?;
     let offsets = partition.offsets()?;
-    Ok(PartitionData::default()
+    let data = PartitionData::default()
         .with_partition_index(request.partition)
         .with_high_watermark(offsets.high_watermark)
         .with_last_stable_offset(offsets.last_stable_offset)
         .with_log_start_offset(since(version, 5, offsets.log_start_offset, -1))
         .with_preferred_read_replica(BrokerId(-1))
-        .with_records(Some(Bytes::from(records))))
-}
-
-/// The length of the longest prefix of `batches` made of whole batches and at most `limit`
-/// bytes long.
-fn whole_batches_within(batches: &[u8], limit: usize) -> usize {
-    let mut end = 0;
-    while let Some((_, length)) = BatchHeader::parse_prefix(&batches[end..]) {
-        let Some(next) = usize::try_from(length)
-            .ok()
-            .and_then(|length| (end + BATCH_OVERHEAD_BYTES).checked_add(length))
-            .filter(|&next| next <= limit.min(batches.len()))
-        else {
-            break;
-        };
-        end = next;
-    }
-    end
-}
-
-#[cfg(test)]
-mod tests {
-    use super::whole_batches_within;
-
-    fn batch(body_bytes: usize) -> Vec<u8> {
-        let mut batch = vec![0u8; 8];
-        batch.extend_from_slice(&(body_bytes as i32).to_be_bytes());
-        batch.resize(12 + body_bytes, 7);
-        batch
-    }
-
-    #[test]
-    fn keeps_only_whole_batches_within_the_limit() {
-        let batches = [batch(100), batch(50), batch(200)].concat();
-        assert_eq!(whole_batches_within(&batches, 0), 0);
-        assert_eq!(whole_batches_within(&batches, 111), 0);
-        assert_eq!(whole_batches_within(&batches, 112), 112);
-        assert_eq!(whole_batches_within(&batches, 173), 112);
-        assert_eq!(whole_batches_within(&batches, 174), 174);
-        assert_eq!(whole_batches_within(&batches, usize::MAX), batches.len());
-        // A truncated tail or a hostile length never counts.
-        assert_eq!(whole_batches_within(&batches[..170], usize::MAX), 112);
-        let mut hostile = batch(10);
-        hostile[8..12].copy_from_slice(&(-1i32).to_be_bytes());
-        assert_eq!(whole_batches_within(&hostile, usize::MAX), 0);
-    }
+        .with_records(None);
+    Ok((data, fetched))
 }

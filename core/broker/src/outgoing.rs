@@ -1,0 +1,167 @@
+//! A response as it goes to the socket: encoded bytes and ranges of segment files, written in
+//! order. File ranges go out with `sendfile`, so stored batches reach the socket without
+//! passing through the broker's memory: no copy, no buffer to allocate per fetch.
+
+use std::io;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use fjord_log::FileSlice;
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+
+use crate::{Error, Result};
+
+/// Longest range handed to one `sendfile` call, so a huge fetch still yields to other tasks.
+const SENDFILE_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Bytes shorter than this are copied into the frame's buffer rather than sent on their own.
+const INLINE_BYTES_MAX: usize = 4096;
+
+#[derive(Debug)]
+enum Chunk {
+    Bytes(Bytes),
+    File(FileSlice),
+}
+
+/// A size-prefixed response frame made of chunks.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    chunks: Vec<Chunk>,
+}
+
+impl Outgoing {
+    /// A frame already encoded whole, size prefix included.
+    pub(crate) fn bytes(frame: Bytes) -> Self {
+        Self {
+            chunks: vec![Chunk::Bytes(frame)],
+        }
+    }
+
+    /// The frame's bytes, file ranges read into memory (for tests).
+    #[cfg(test)]
+    pub(crate) fn to_vec(&self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for chunk in &self.chunks {
+            match chunk {
+                Chunk::Bytes(bytes) => out.extend_from_slice(bytes),
+                Chunk::File(slice) => out.extend_from_slice(&slice.read_to_vec()?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the frame. A file range that comes up short (its file was cut since) ends the
+    /// connection with an error: the frame cannot be completed.
+    pub(crate) async fn write_to(&self, writer: &mut OwnedWriteHalf) -> io::Result<()> {
+        let has_files = self.chunks.iter().any(|c| matches!(c, Chunk::File(_)));
+        if has_files {
+            // Hold partial packets back until the frame is written (the socket has
+            // TCP_NODELAY): small headers between file ranges then share packets.
+            let _ = rustix::net::sockopt::set_tcp_cork(writer.as_ref(), true);
+        }
+        for chunk in &self.chunks {
+            match chunk {
+                Chunk::Bytes(bytes) => writer.write_all(bytes).await?,
+                Chunk::File(slice) => send_file(writer.as_ref(), slice).await?,
+            }
+        }
+        if has_files {
+            let _ = rustix::net::sockopt::set_tcp_cork(writer.as_ref(), false);
+        }
+        Ok(())
+    }
+}
+
+async fn send_file(stream: &TcpStream, slice: &FileSlice) -> io::Result<()> {
+    let mut position = slice.position();
+    let end = position + slice.len() as u64;
+    while position < end {
+        stream.writable().await?;
+        let count = usize::try_from(end - position)
+            .unwrap_or(usize::MAX)
+            .min(SENDFILE_BYTES_MAX);
+        // Pages not in the page cache make `sendfile` wait for the disk: let the runtime
+        // move other tasks off this thread meanwhile.
+        let sent = tokio::task::block_in_place(|| {
+            stream.try_io(Interest::WRITABLE, || {
+                rustix::fs::sendfile(stream, slice.file(), Some(&mut position), count)
+                    .map_err(io::Error::from)
+            })
+        });
+        match sent {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "segment file shorter than the range being sent",
+                ));
+            }
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// Builds an [`Outgoing`] frame: encode into [`Self::buffer`], add file ranges in between.
+pub(crate) struct FrameBuilder {
+    chunks: Vec<Chunk>,
+    buffer: BytesMut,
+    len: usize,
+}
+
+impl FrameBuilder {
+    pub(crate) fn new() -> Self {
+        let mut buffer = BytesMut::with_capacity(1024);
+        buffer.put_i32(0); // the size, set by `finish`
+        Self {
+            chunks: Vec::new(),
+            buffer,
+            len: 0,
+        }
+    }
+
+    pub(crate) fn buffer(&mut self) -> &mut BytesMut {
+        &mut self.buffer
+    }
+
+    /// Adds bytes already made: copied into the buffer when small, else a chunk of their own.
+    pub(crate) fn push_bytes(&mut self, bytes: Bytes) {
+        if bytes.len() <= INLINE_BYTES_MAX {
+            self.buffer.extend_from_slice(&bytes);
+        } else {
+            self.flush_buffer();
+            self.len += bytes.len();
+            self.chunks.push(Chunk::Bytes(bytes));
+        }
+    }
+
+    pub(crate) fn push_file(&mut self, slice: FileSlice) {
+        self.flush_buffer();
+        self.len += slice.len();
+        self.chunks.push(Chunk::File(slice));
+    }
+
+    pub(crate) fn finish(mut self) -> Result<Outgoing> {
+        self.flush_buffer();
+        let size = i32::try_from(self.len - 4).map_err(|_| Error::Encode {
+            reason: "response larger than 2 GiB".into(),
+        })?;
+        if let Some(Chunk::Bytes(first)) = self.chunks.first_mut() {
+            let mut framed = BytesMut::from(&first[..]);
+            framed[..4].copy_from_slice(&size.to_be_bytes());
+            *first = framed.freeze();
+        }
+        Ok(Outgoing {
+            chunks: self.chunks,
+        })
+    }
+
+    fn flush_buffer(&mut self) {
+        if !self.buffer.is_empty() {
+            self.len += self.buffer.len();
+            self.chunks.push(Chunk::Bytes(self.buffer.split().freeze()));
+        }
+    }
+}
