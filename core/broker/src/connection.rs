@@ -235,7 +235,11 @@ fn encode_response(
     let encoded = header
         .encode(&mut out, api_key.response_header_version(version))
         .map_err(|e| e.to_string())
-        .and_then(|()| response.encode(&mut out, version).map_err(|e| e.to_string()));
+        .and_then(|()| {
+            response
+                .encode(&mut out, version)
+                .map_err(|e| e.to_string())
+        });
     encoded.map_err(|reason| Error::Encode { reason })?;
     let size = i32::try_from(out.len() - 4).map_err(|_| Error::Encode {
         reason: "response larger than 2 GiB".into(),

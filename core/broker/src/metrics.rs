@@ -30,7 +30,9 @@ pub(crate) fn produced(topic: &str, bytes: usize, records: i64) {
 /// `sendfile` unread (the same, unless compaction removed records in between).
 pub(crate) fn fetched(topic: &str, fetched: &Fetched) {
     let records = match fetched {
-        Fetched::Slice(slice) => u64::try_from(slice.offsets().end - slice.offsets().start).unwrap_or(0),
+        Fetched::Slice(slice) => {
+            u64::try_from(slice.offsets().end - slice.offsets().start).unwrap_or(0)
+        }
         Fetched::Copied(batches) => fjord_record::batches(batches)
             .filter_map(Result::ok)
             .map(|b| u64::try_from(b.header.records_count).unwrap_or(0))

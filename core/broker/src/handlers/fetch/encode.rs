@@ -33,7 +33,10 @@ pub(crate) fn encode(
     let mut frame = FrameBuilder::new();
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
-        .encode(frame.buffer(), ApiKey::Fetch.response_header_version(version))
+        .encode(
+            frame.buffer(),
+            ApiKey::Fetch.response_header_version(version),
+        )
         .map_err(|e| encode_error(e.to_string()))?;
     let buffer = frame.buffer();
     buffer.put_i32(response.throttle_time_ms);
@@ -211,7 +214,11 @@ mod tests {
                     topic("one", vec![partition(0, version), partition(1, version)]),
                     topic("two", vec![partition(2, version)]),
                 ]);
-            let records = vec![stored.clone(), Fetched::Copied(copied.clone()), Fetched::Copied(Bytes::new())];
+            let records = vec![
+                stored.clone(),
+                Fetched::Copied(copied.clone()),
+                Fetched::Copied(Bytes::new()),
+            ];
             let ours = super::encode(42, version, &response, records)?.to_vec()?;
 
             let mut expected = response.clone();

@@ -5,11 +5,19 @@
 //!
 //! - Produce, 1 KiB records, linger 5 ms, 1 MiB batches: acks=1 and acks=all, 1 and 8
 //!   partitions (data goes to the log on disk; the OS flushes it).
-//! - Consume everything from the beginning (the 8-partition acks=1 topic).
+//! - Consume everything from the beginning (the last 8-partition topic), with one consumer and
+//!   with two (four partitions each): one librdkafka consumer is slower than the broker.
 //! - Produce latency at 5,000 records/s, acks=all: p50, p99, p99.9 (send to acknowledgement).
 //! - The broker's resident memory at the end, and its peak.
 //!
 //! `FJORD_BENCH_MIB` sets the volume per produce run (default 1024).
+//!
+//! `FJORD_BENCH_STEADY_MIB=2048` runs in steady state (root only): the broker and the file
+//! baseline in a memory cgroup of that size, filled by a warm-up file first, so that writes
+//! recycle page-cache pages as on a server that has run for a while instead of touching
+//! memory the virtual machine never used (see `cgroup.rs`).
+
+mod cgroup;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,16 +42,39 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
+    let steady_mib: Option<u64> = std::env::var("FJORD_BENCH_STEADY_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let data = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
     let loopback = loopback_mb_per_second(volume_mib.min(4096))?;
-    // Kept until the end so the broker's writes cannot reuse its page-cache pages.
+    // Kept until the end so the broker's writes cannot reuse its page-cache pages (in steady
+    // state, so that its warm-up file keeps the cgroup full).
     let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
-    let file_write = file_write_mb_per_second(scratch.path(), volume_mib)?;
+    let cgroup = steady_mib.map(cgroup::MemoryCgroup::create).transpose()?;
+    if let (Some(cgroup), Some(limit_mib)) = (&cgroup, steady_mib) {
+        cgroup.enter(std::process::id())?;
+        file_write_mb_per_second(&scratch.path().join("warm-up"), limit_mib + 256)?;
+    }
+    let file_write = file_write_mb_per_second(&scratch.path().join("baseline"), volume_mib)?;
+    if let Some(cgroup) = &cgroup {
+        cgroup.leave(std::process::id())?;
+    }
     let broker = BrokerProcess::start(data.path())?;
+    if let Some(cgroup) = &cgroup {
+        cgroup.enter(broker.child.id())?;
+    }
     println!(
         "fjord broker benchmark: {volume_mib} MiB per produce run, 1 KiB records, data in {}",
         data.path().display()
     );
+    match steady_mib {
+        Some(limit_mib) => println!(
+            "steady state: broker and file baseline in a {limit_mib} MiB memory cgroup, page cache full and recycled"
+        ),
+        None => println!(
+            "memory as found: on a fresh VM, page-cache pages are new to the hypervisor (FJORD_BENCH_STEADY_MIB for steady state)"
+        ),
+    }
     println!("loopback TCP (one stream, 1 MiB writes): {loopback:.0} MB/s");
     println!(
         "file write (new file on the same disk, 1 MiB writes, no fsync, {volume_mib} MiB): {file_write:.0} MB/s\n"
@@ -65,20 +96,23 @@ fn main() -> anyhow::Result<()> {
             rate / loopback,
             rate / file_write
         );
-        if acks == "1" && partitions == 8 {
+        if partitions == 8 {
+            // The last one written: in steady state the rest may have left the page cache.
             consume_topic = Some((topic, partitions));
         }
     }
     if let Some((topic, partitions)) = consume_topic {
-        let usage = Usage::start(&broker)?;
-        let rate = consume_mb_per_second(&broker.bootstrap, &topic, partitions)?;
-        let (broker_cpu, bench_cpu) = usage.finish(&broker)?;
-        println!(
-            "{:<40} {rate:>10.0} {:>10.2} {:>12} {broker_cpu:>11.0}% {bench_cpu:>11.0}%",
-            "consume from the beginning, 8 partitions",
-            rate / loopback,
-            "-"
-        );
+        for consumers in [1, 2] {
+            let usage = Usage::start(&broker)?;
+            let rate = consume_mb_per_second(&broker.bootstrap, &topic, partitions, consumers)?;
+            let (broker_cpu, bench_cpu) = usage.finish(&broker)?;
+            println!(
+                "{:<40} {rate:>10.0} {:>10.2} {:>12} {broker_cpu:>11.0}% {bench_cpu:>11.0}%",
+                format!("consume from the beginning, {consumers} consumer(s)"),
+                rate / loopback,
+                "-"
+            );
+        }
     }
     let latencies = produce_latencies(&broker.bootstrap)?;
     println!(
@@ -220,10 +254,10 @@ fn loopback_mb_per_second(volume_mib: u64) -> anyhow::Result<f64> {
 
 /// Sequential writes of 1 MiB to a new file, as the log writes a segment (page cache, no
 /// fsync): what this machine's disk path allows the broker at most.
-fn file_write_mb_per_second(dir: &Path, volume_mib: u64) -> anyhow::Result<f64> {
+fn file_write_mb_per_second(path: &Path, volume_mib: u64) -> anyhow::Result<f64> {
     let chunk = vec![7u8; 1 << 20];
     let started = Instant::now();
-    let mut file = std::fs::File::create(dir.join("file-write-baseline"))?;
+    let mut file = std::fs::File::create(path)?;
     for _ in 0..volume_mib {
         file.write_all(&chunk)?;
     }
@@ -339,7 +373,38 @@ fn produce_mb_per_second(
     Ok(volume as f64 / elapsed / 1e6)
 }
 
-fn consume_mb_per_second(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<f64> {
+/// Everything in `topic` from the beginning, its partitions shared among `consumers`
+/// threads (one librdkafka consumer each).
+fn consume_mb_per_second(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    consumers: i32,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let bytes = std::thread::scope(|scope| -> anyhow::Result<u64> {
+        let threads: Vec<_> = (0..consumers)
+            .map(|consumer| {
+                let assigned: Vec<i32> = (0..partitions)
+                    .filter(|p| p % consumers == consumer)
+                    .collect();
+                scope.spawn(move || consume_partitions(bootstrap, topic, &assigned))
+            })
+            .collect();
+        let mut bytes = 0;
+        for thread in threads {
+            bytes += thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("a consumer panicked"))??;
+        }
+        Ok(bytes)
+    })?;
+    Ok(bytes as f64 / started.elapsed().as_secs_f64() / 1e6)
+}
+
+/// Reads `partitions` of `topic` from the beginning to the high watermark; returns the
+/// value bytes read.
+fn consume_partitions(bootstrap: &str, topic: &str, partitions: &[i32]) -> anyhow::Result<u64> {
     let consumer: BaseConsumer = client(bootstrap)
         .set("group.id", "bench")
         .set("enable.auto.commit", "false")
@@ -350,7 +415,7 @@ fn consume_mb_per_second(bootstrap: &str, topic: &str, partitions: i32) -> anyho
         .create()?;
     let mut list = TopicPartitionList::new();
     let mut expected = 0i64;
-    for partition in 0..partitions {
+    for &partition in partitions {
         list.add_partition_offset(topic, partition, Offset::Beginning)?;
         expected += consumer
             .fetch_watermarks(topic, partition, Duration::from_secs(10))?
@@ -369,7 +434,7 @@ fn consume_mb_per_second(bootstrap: &str, topic: &str, partitions: i32) -> anyho
             "consume stalled"
         );
     }
-    Ok(bytes as f64 / started.elapsed().as_secs_f64() / 1e6)
+    Ok(bytes)
 }
 
 /// Send-to-acknowledgement latency of records sent at a steady rate, in milliseconds.
