@@ -1,6 +1,10 @@
 //! A response as it goes to the socket: encoded bytes and ranges of segment files, written in
-//! order. File ranges go out with `sendfile`, so stored batches reach the socket without
-//! passing through the broker's memory: no copy, no buffer to allocate per fetch.
+//! order. File ranges go out with `sendfile` (Linux), so stored batches reach the socket
+//! without passing through the broker's memory: no copy, no buffer to allocate per fetch.
+//!
+//! A response waiting for a slow client holds its segment files open (at most the writer's
+//! queue of responses per connection), so a file retention deleted keeps its disk space
+//! until the response is written or the connection closes, as with Kafka.
 
 use std::io;
 
@@ -12,7 +16,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::{Error, Result};
 
-/// Longest range handed to one `sendfile` call, so a huge fetch still yields to other tasks.
+/// Longest range handed to one `sendfile` call: bounds how long one call may wait on the disk.
 const SENDFILE_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// Bytes shorter than this are copied into the frame's buffer rather than sent on their own.
@@ -54,8 +58,8 @@ impl Outgoing {
     /// Writes the frame. A file range that comes up short (its file was cut since) ends the
     /// connection with an error: the frame cannot be completed.
     pub(crate) async fn write_to(&self, writer: &mut OwnedWriteHalf) -> io::Result<()> {
-        let has_files = self.chunks.iter().any(|c| matches!(c, Chunk::File(_)));
-        if has_files {
+        let corked = self.chunks.len() > 1;
+        if corked {
             // Hold partial packets back until the frame is written (the socket has
             // TCP_NODELAY): small headers between file ranges then share packets.
             let _ = rustix::net::sockopt::set_tcp_cork(writer.as_ref(), true);
@@ -66,7 +70,7 @@ impl Outgoing {
                 Chunk::File(slice) => send_file(writer.as_ref(), slice).await?,
             }
         }
-        if has_files {
+        if corked {
             let _ = rustix::net::sockopt::set_tcp_cork(writer.as_ref(), false);
         }
         Ok(())
@@ -97,7 +101,11 @@ async fn send_file(stream: &TcpStream, slice: &FileSlice) -> io::Result<()> {
                 ));
             }
             Ok(_) => {}
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
             Err(error) => return Err(error),
         }
     }
@@ -144,15 +152,26 @@ impl FrameBuilder {
     }
 
     pub(crate) fn finish(mut self) -> Result<Outgoing> {
-        self.flush_buffer();
-        let size = i32::try_from(self.len - 4).map_err(|_| Error::Encode {
+        let size = self.len + self.buffer.len() - 4;
+        let size = i32::try_from(size).map_err(|_| Error::Encode {
             reason: "response larger than 2 GiB".into(),
         })?;
-        if let Some(Chunk::Bytes(first)) = self.chunks.first_mut() {
-            let mut framed = BytesMut::from(&first[..]);
-            framed[..4].copy_from_slice(&size.to_be_bytes());
-            *first = framed.freeze();
+        match self.chunks.first_mut() {
+            // Still all in the buffer, which starts with the size.
+            None => self.buffer[..4].copy_from_slice(&size.to_be_bytes()),
+            // The first chunk was the buffer's start: headers, a few KiB at most.
+            Some(Chunk::Bytes(first)) => {
+                let mut framed = BytesMut::from(&first[..]);
+                framed[..4].copy_from_slice(&size.to_be_bytes());
+                *first = framed.freeze();
+            }
+            Some(Chunk::File(_)) => {
+                return Err(Error::Encode {
+                    reason: "frame does not start with its size".into(),
+                });
+            }
         }
+        self.flush_buffer();
         Ok(Outgoing {
             chunks: self.chunks,
         })

@@ -19,6 +19,7 @@ pub enum Fetched {
 }
 
 impl Fetched {
+    /// The bytes of batches found.
     pub fn len(&self) -> usize {
         match self {
             Self::Slice(slice) => slice.len(),
@@ -26,6 +27,8 @@ impl Fetched {
         }
     }
 
+    /// Whether no batch was found (nothing at or past the offset yet, or too large a first
+    /// batch without `min_one_batch`).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -5,15 +5,17 @@ use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use super::{INDEX_SUFFIX, LOG_SUFFIX, ReadHint, Segment, file_path};
 use crate::Result;
 use crate::pool::FilePool;
 
 /// Whole stored batches as a byte range of a segment file. It holds the file open, so the
-/// range stays readable after retention or compaction removes the segment; the batches in
-/// it were checked (CRC included) before the slice was made.
+/// range stays readable after retention or compaction removes the segment (both replace or
+/// unlink files, never rewrite them); the batches in it were checked (CRC included) before
+/// the slice was made. Truncation (`Log::truncate_to`) cuts the file in place: a slice over
+/// the cut part then comes up short, and appends after it would show new bytes, so a
+/// replicated log must not truncate below ranges still being sent.
 #[derive(Debug, Clone)]
 pub struct FileSlice {
     file: Arc<File>,
@@ -106,7 +108,7 @@ impl Segment {
             self.indexed_boundary(dir, pool, first_end, budget_end)?
                 .unwrap_or((first_end, header.next_offset()))
         };
-        if end > self.verified_bytes.load(Ordering::Acquire) {
+        if !self.verified.covers(&(position..end)) {
             return Ok(SliceRead::NeedsCopy);
         }
         if end > position {

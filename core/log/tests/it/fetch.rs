@@ -94,6 +94,38 @@ fn fetch_copies_what_was_never_checked_and_what_lies_past_the_limit() -> anyhow:
     Ok(())
 }
 
+/// A consumer that resumes in the middle of the active segment after a restart gets slices
+/// once it has read (and so checked) the tail, and appends keep that range growing.
+#[test]
+fn a_consumer_resuming_mid_segment_after_a_restart_gets_slices() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..small_config()
+    };
+    filled_log(dir.path(), config.clone())?.close()?;
+    let (mut log, _) = Log::open(dir.path(), config, pool(), Recovery::Trusted, 0)?;
+    let resume_at = log.log_end_offset() / 2;
+    let first = log.fetch(resume_at, 1 << 20, i64::MAX, true)?;
+    assert!(matches!(first, Fetched::Copied(ref b) if !b.is_empty()));
+    let again = log.fetch(resume_at, 1 << 20, i64::MAX, true)?;
+    assert!(matches!(again, Fetched::Slice(_)));
+    assert_eq!(bytes_of(&first)?, bytes_of(&again)?);
+
+    let log_end_offset = log.log_end_offset();
+    let mut batch = filler(3, 40, 0);
+    log.append(&mut batch, 0, 0)?;
+    let appended = log.fetch(log_end_offset, 1 << 20, i64::MAX, true)?;
+    assert!(matches!(appended, Fetched::Slice(_)));
+    assert_eq!(bytes_of(&appended)?.len(), batch.len());
+    // The start of the segment was never read since the restart: it is still checked first.
+    assert!(matches!(
+        log.fetch(0, 1 << 20, i64::MAX, true)?,
+        Fetched::Copied(_)
+    ));
+    Ok(())
+}
+
 #[test]
 fn a_slice_stays_readable_after_its_segment_is_deleted() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

@@ -145,7 +145,12 @@ fn read_partition(
 ) -> Result<(PartitionData, Fetched)> {
     let topic = context.topics().require(topic_name)?;
     let partition = topic.partition(request.partition)?;
-    let fetched = partition.fetch(request.fetch_offset, limit, min_one_batch, isolation)?;
+    // Past the first partition with data, an exhausted budget means nothing more to read.
+    let fetched = if min_one_batch || limit > 0 {
+        partition.fetch(request.fetch_offset, limit, min_one_batch, isolation)?
+    } else {
+        Fetched::Copied(bytes::Bytes::new())
+    };
     let offsets = partition.offsets()?;
     let data = PartitionData::default()
         .with_partition_index(request.partition)
