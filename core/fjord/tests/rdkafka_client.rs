@@ -8,12 +8,10 @@
 //! how fast the machine is.
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, ensure};
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
     TopicReplication,
@@ -28,63 +26,22 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 /// How long any one wait may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A `fjord serve` child process; killed when dropped.
-struct Broker {
-    child: Child,
-    bootstrap: String,
+#[allow(dead_code)]
+#[path = "support/fjord_serve.rs"]
+mod fjord_serve;
+
+use fjord_serve::FjordServe;
+
+/// A broker with the group rebalance delay off, so group tests do not wait for it.
+fn start_broker(data_dir: &Path) -> anyhow::Result<FjordServe> {
+    FjordServe::start(data_dir, BROKER_ARGS)
 }
 
-impl Broker {
-    fn start(data_dir: &Path) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        Self::start_on(data_dir, port)
-    }
-
-    fn start_on(data_dir: &Path, port: u16) -> anyhow::Result<Self> {
-        let bootstrap = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_fjord"))
-            .args(["serve", "--listen", &bootstrap, "--metrics-listen", "off"])
-            .args(["--group-initial-rebalance-delay-ms", "0"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting fjord serve")?;
-        let mut broker = Self { child, bootstrap };
-        let deadline = Instant::now() + DEADLINE;
-        while TcpStream::connect(&broker.bootstrap).is_err() {
-            if let Some(status) = broker.child.try_wait()? {
-                bail!("fjord serve exited before listening: {status}");
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "fjord serve did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(broker)
-    }
-
-    fn port(&self) -> anyhow::Result<u16> {
-        let (_, port) = self.bootstrap.rsplit_once(':').context("no port")?;
-        Ok(port.parse()?)
-    }
-
-    /// SIGKILL: no shutdown, no flush beyond what the write path already did.
-    fn kill(mut self) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
+fn start_broker_on(data_dir: &Path, port: u16) -> anyhow::Result<FjordServe> {
+    FjordServe::start_on(data_dir, port, BROKER_ARGS)
 }
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const BROKER_ARGS: &[&str] = &["--group-initial-rebalance-delay-ms", "0"];
 
 fn config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
@@ -202,7 +159,7 @@ fn header_value(message: &OwnedMessage, key: &str) -> Option<String> {
 fn every_codec_round_trips_keys_headers_and_null_values() -> anyhow::Result<()> {
     const RECORDS: usize = 500;
     let data = tempfile::tempdir()?;
-    let broker = Broker::start(data.path())?;
+    let broker = start_broker(data.path())?;
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("codec-{codec}");
         create_topic(&broker.bootstrap, &topic, 1, &[])?;
@@ -249,7 +206,7 @@ fn every_codec_round_trips_keys_headers_and_null_values() -> anyhow::Result<()> 
 fn idempotent_producer_keeps_order_without_duplicates() -> anyhow::Result<()> {
     const RECORDS: usize = 5_000;
     let data = tempfile::tempdir()?;
-    let broker = Broker::start(data.path())?;
+    let broker = start_broker(data.path())?;
     create_topic(&broker.bootstrap, "payments", 1, &[])?;
     let producer: BaseProducer = config(&broker.bootstrap)
         .set("enable.idempotence", "true")
@@ -291,7 +248,7 @@ fn group_member(bootstrap: &str, group: &str) -> anyhow::Result<BaseConsumer> {
 fn group_commits_survive_broker_sigkill() -> anyhow::Result<()> {
     const PARTITIONS: i32 = 3;
     let data = tempfile::tempdir()?;
-    let broker = Broker::start(data.path())?;
+    let broker = start_broker(data.path())?;
     create_topic(&broker.bootstrap, "orders", PARTITIONS, &[])?;
     let producer: BaseProducer = config(&broker.bootstrap).create()?;
     let keys: Vec<String> = (0..30).map(|i| format!("customer-{i}")).collect();
@@ -318,7 +275,7 @@ fn group_commits_survive_broker_sigkill() -> anyhow::Result<()> {
 
     let port = broker.port()?;
     broker.kill()?;
-    let broker = Broker::start_on(data.path(), port)?;
+    let broker = start_broker_on(data.path(), port)?;
 
     let member = group_member(&broker.bootstrap, "billing")?;
     let mut partitions = TopicPartitionList::new();
@@ -356,7 +313,7 @@ fn group_commits_survive_broker_sigkill() -> anyhow::Result<()> {
 #[test]
 fn offsets_for_times_finds_the_first_record_at_or_after() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
-    let broker = Broker::start(data.path())?;
+    let broker = start_broker(data.path())?;
     create_topic(&broker.bootstrap, "readings", 1, &[])?;
     let producer: BaseProducer = config(&broker.bootstrap).set("linger.ms", "0").create()?;
     let base_ms = 1_700_000_000_000_i64;
@@ -394,7 +351,7 @@ fn offsets_for_times_finds_the_first_record_at_or_after() -> anyhow::Result<()> 
 #[test]
 fn admin_manages_topics_configs_partitions_and_records() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
-    let broker = Broker::start(data.path())?;
+    let broker = start_broker(data.path())?;
     let admin = admin(&broker.bootstrap)?;
     create_topic(
         &broker.bootstrap,

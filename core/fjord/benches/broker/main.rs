@@ -18,11 +18,16 @@
 //! memory the virtual machine never used (see `cgroup.rs`).
 
 mod cgroup;
+#[allow(dead_code)]
+#[path = "../../tests/support/fjord_serve.rs"]
+mod fjord_serve;
+
+use fjord_serve::FjordServe;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -59,9 +64,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(cgroup) = &cgroup {
         cgroup.leave(std::process::id())?;
     }
-    let broker = BrokerProcess::start(data.path())?;
+    let broker = FjordServe::start(data.path(), &[])?;
     if let Some(cgroup) = &cgroup {
-        cgroup.enter(broker.child.id())?;
+        cgroup.enter(broker.pid())?;
     }
     println!(
         "fjord broker benchmark: {volume_mib} MiB per produce run, 1 KiB records, data in {}",
@@ -122,7 +127,7 @@ fn main() -> anyhow::Result<()> {
         percentile(&latencies, 0.99),
         percentile(&latencies, 0.999)
     );
-    let (resident, peak) = broker.memory_kib()?;
+    let (resident, peak) = memory_kib(broker.pid())?;
     println!(
         "broker resident memory: {:.0} MiB now, {:.0} MiB peak",
         resident as f64 / 1024.0,
@@ -131,43 +136,18 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-struct BrokerProcess {
-    child: Child,
-    bootstrap: String,
-}
-
-impl BrokerProcess {
-    fn start(data_dir: &Path) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let bootstrap = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_fjord"))
-            .args(["serve", "--listen", &bootstrap, "--metrics-listen", "off"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(&bootstrap).is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "fjord serve did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(Self { child, bootstrap })
-    }
-
-    /// (VmRSS, VmHWM) in KiB.
-    fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        Ok((field("VmRSS:"), field("VmHWM:")))
-    }
+/// (VmRSS, VmHWM) of process `pid`, in KiB.
+fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
 /// CPU used by the broker and by this process (the librdkafka client) over a run, as a
@@ -179,20 +159,20 @@ struct Usage {
 }
 
 impl Usage {
-    fn start(broker: &BrokerProcess) -> anyhow::Result<Self> {
+    fn start(broker: &FjordServe) -> anyhow::Result<Self> {
         Ok(Self {
             started: Instant::now(),
-            broker_ticks: cpu_ticks(broker.child.id())?,
+            broker_ticks: cpu_ticks(broker.pid())?,
             bench_ticks: cpu_ticks(std::process::id())?,
         })
     }
 
-    fn finish(&self, broker: &BrokerProcess) -> anyhow::Result<(f64, f64)> {
+    fn finish(&self, broker: &FjordServe) -> anyhow::Result<(f64, f64)> {
         const TICKS_PER_SECOND: f64 = 100.0;
         let elapsed = self.started.elapsed().as_secs_f64();
         let percent = |ticks: u64| ticks as f64 / TICKS_PER_SECOND / elapsed * 100.0;
         Ok((
-            percent(cpu_ticks(broker.child.id())? - self.broker_ticks),
+            percent(cpu_ticks(broker.pid())? - self.broker_ticks),
             percent(cpu_ticks(std::process::id())? - self.bench_ticks),
         ))
     }
@@ -214,13 +194,6 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     };
     // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
     Ok(field(11)? + field(12)?)
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One TCP stream on loopback, 1 MiB writes, the reader discarding: the ceiling any

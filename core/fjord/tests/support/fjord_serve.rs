@@ -1,0 +1,81 @@
+//! A `fjord serve` child process on loopback, for tests and benchmarks that drive the real
+//! binary with Kafka clients. Included by path (`#[path]`), so each includer uses only part
+//! of it.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+
+/// How long the broker may take to start listening.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A `fjord serve` child process; killed when dropped.
+pub(crate) struct FjordServe {
+    child: Child,
+    pub(crate) bootstrap: String,
+}
+
+impl FjordServe {
+    /// Starts a broker on a free port over `data_dir`, with `extra_args` after the defaults.
+    pub(crate) fn start(data_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Self::start_on(data_dir, port, extra_args)
+    }
+
+    /// [`Self::start`] on a given port (a restart where clients expect the same address).
+    pub(crate) fn start_on(
+        data_dir: &Path,
+        port: u16,
+        extra_args: &[&str],
+    ) -> anyhow::Result<Self> {
+        let bootstrap = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(["serve", "--listen", &bootstrap, "--metrics-listen", "off"])
+            .args(extra_args)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting fjord serve")?;
+        let mut broker = Self { child, bootstrap };
+        let deadline = Instant::now() + START_DEADLINE;
+        while TcpStream::connect(&broker.bootstrap).is_err() {
+            if let Some(status) = broker.child.try_wait()? {
+                bail!("fjord serve exited before listening: {status}");
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "fjord serve did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(broker)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn port(&self) -> anyhow::Result<u16> {
+        let (_, port) = self.bootstrap.rsplit_once(':').context("no port")?;
+        Ok(port.parse()?)
+    }
+
+    /// SIGKILL: no shutdown, no flush beyond what the write path already did.
+    pub(crate) fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for FjordServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
