@@ -63,6 +63,15 @@ impl Segment {
         (hint.next_offset == offset && hint.position < self.size_bytes).then_some(hint.position)
     }
 
+    /// Records that a read for `next_offset` starts at `position`.
+    pub(super) fn set_read_hint(&self, next_offset: i64, position: u64) {
+        let hint = ReadHint {
+            next_offset,
+            position,
+        };
+        *self.read_hint.lock().unwrap_or_else(|e| e.into_inner()) = Some(hint);
+    }
+
     /// The first batch whose last offset is `offset` or more, if the segment has one.
     pub(crate) fn find(&self, dir: &Path, pool: &FilePool, offset: i64) -> Result<Option<Scanned>> {
         let start = self.scan_start(dir, pool, offset)?;
@@ -169,11 +178,7 @@ impl Segment {
         }
         out.truncate(start + used);
         if used > 0 {
-            let hint = ReadHint {
-                next_offset: expected_offset,
-                position: position + used as u64,
-            };
-            *self.read_hint.lock().unwrap_or_else(|e| e.into_inner()) = Some(hint);
+            self.set_read_hint(expected_offset, position + used as u64);
         }
         self.verified.add(position..position + used as u64);
         Ok(used)

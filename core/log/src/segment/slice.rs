@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{INDEX_SUFFIX, LOG_SUFFIX, ReadHint, Segment, file_path};
+use super::{INDEX_SUFFIX, LOG_SUFFIX, Segment, file_path};
 use crate::Result;
 use crate::pool::FilePool;
 
@@ -109,14 +109,12 @@ impl Segment {
                 .unwrap_or((first_end, header.next_offset()))
         };
         if !self.verified.covers(&(position..end)) {
+            // The copying read that follows starts where this look-up ended.
+            self.set_read_hint(offset, position);
             return Ok(SliceRead::NeedsCopy);
         }
         if end > position {
-            let hint = ReadHint {
-                next_offset,
-                position: end,
-            };
-            *self.read_hint.lock().unwrap_or_else(|e| e.into_inner()) = Some(hint);
+            self.set_read_hint(next_offset, end);
         }
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
         Ok(SliceRead::Slice(FileSlice {
