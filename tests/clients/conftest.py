@@ -31,13 +31,17 @@ class Broker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, *extra: str) -> "Broker":
+    def start(self, *extra: str, flags: bool = True, env: dict | None = None) -> "Broker":
+        """Starts `fjord serve` with this broker's address, data directory and metrics address
+        as flags (unless `flags` is false: then `extra` and `env` must give them)."""
         log = open(self.log, "ab")
+        own = ["--listen", self.bootstrap, "--data-dir", str(self.data_dir),
+               "--metrics-listen", f"127.0.0.1:{self.metrics_port}"] if flags else []
         self.process = subprocess.Popen(
-            [str(BINARY), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir),
-             "--metrics-listen", f"127.0.0.1:{self.metrics_port}", *extra],
+            [str(BINARY), "serve", *own, *extra],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=None if env is None else {**os.environ, **env},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -1,0 +1,166 @@
+//! `fjord serve`: the broker, its flags, environment variables and settings file, and clean
+//! shutdown.
+
+mod config_file;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use fjord_broker::{Broker, BrokerConfig};
+
+use self::config_file::ServeFile;
+
+/// `fjord serve` settings. Each one comes from its flag, else its environment variable, else
+/// the `--config` file, else the default named in its help.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Settings file (YAML): keys are these flags' long names, plus `log-config` as a map.
+    #[arg(long, env = "FJORD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to accept Kafka clients on [default: 127.0.0.1:9092].
+    #[arg(long, env = "FJORD_LISTEN")]
+    listen: Option<String>,
+    /// Address clients are told to connect to, HOST:PORT [default: the listen address].
+    #[arg(long, env = "FJORD_ADVERTISED_LISTENER")]
+    advertised_listener: Option<String>,
+    /// Data directory: partition logs and topic metadata [default: fjord-data].
+    #[arg(long, env = "FJORD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// This broker's node id [default: 1].
+    #[arg(long, env = "FJORD_NODE_ID")]
+    node_id: Option<i32>,
+    /// Create topics on first use, Kafka's auto.create.topics.enable [default: true].
+    #[arg(long, env = "FJORD_AUTO_CREATE_TOPICS", action = clap::ArgAction::Set)]
+    auto_create_topics: Option<bool>,
+    /// Partitions of auto-created topics, Kafka's num.partitions [default: 1].
+    #[arg(long, env = "FJORD_NUM_PARTITIONS")]
+    num_partitions: Option<i32>,
+    /// How long a new consumer group waits for more members before its first rebalance
+    /// completes, Kafka's group.initial.rebalance.delay.ms [default: 3000].
+    #[arg(long, env = "FJORD_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    group_initial_rebalance_delay_ms: Option<u64>,
+    /// Shortest session timeout a consumer may ask for, Kafka's
+    /// group.min.session.timeout.ms [default: 6000].
+    #[arg(long, env = "FJORD_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    group_min_session_timeout_ms: Option<i32>,
+    /// Where Prometheus scrapes `GET /metrics`; `off` disables the endpoint
+    /// [default: 127.0.0.1:9644].
+    #[arg(long, env = "FJORD_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// Default topic config, Kafka names: --log-config flush.messages=1 (repeatable; each
+    /// name given here replaces the settings file's value for it).
+    #[arg(long = "log-config", value_name = "NAME=VALUE")]
+    log_config: Vec<String>,
+}
+
+pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (config, metrics_listen) = broker_config(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fjord")
+        .build()?;
+    runtime.block_on(async {
+        if let Some(listen) = metrics_listen {
+            crate::metrics::serve(listen).await?;
+        }
+        let broker = Broker::bind(config).await?;
+        broker.run(shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Merges flags and environment (already merged by clap) over the settings file over the
+/// defaults, and checks the result: the broker config and the metrics address, if any.
+fn broker_config(args: ServeArgs) -> anyhow::Result<(BrokerConfig, Option<SocketAddr>)> {
+    let (file, file_name) = match &args.config {
+        Some(path) => (ServeFile::read(path)?, path.display().to_string()),
+        None => (ServeFile::default(), String::new()),
+    };
+    let listen: SocketAddr = args
+        .listen
+        .or(file.listen)
+        .as_deref()
+        .unwrap_or("127.0.0.1:9092")
+        .parse()
+        .context("listen must be IP:PORT")?;
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("fjord-data"));
+    let mut config = BrokerConfig::new(listen, data_dir);
+    config.node_id = args.node_id.or(file.node_id).unwrap_or(1);
+    config.auto_create_topics = args
+        .auto_create_topics
+        .or(file.auto_create_topics)
+        .unwrap_or(true);
+    config.default_partitions = args.num_partitions.or(file.num_partitions).unwrap_or(1);
+    config.groups.initial_rebalance_delay = Duration::from_millis(
+        args.group_initial_rebalance_delay_ms
+            .or(file.group_initial_rebalance_delay_ms)
+            .unwrap_or(3000),
+    );
+    config.groups.session_timeout_min_ms = args
+        .group_min_session_timeout_ms
+        .or(file.group_min_session_timeout_ms)
+        .unwrap_or(6000);
+    if let Some(advertised) = args.advertised_listener.or(file.advertised_listener) {
+        let (host, port) = advertised
+            .rsplit_once(':')
+            .context("advertised-listener must be HOST:PORT")?;
+        config.advertised_host = host.to_string();
+        config.advertised_port = port.parse().context("advertised port")?;
+    }
+    for (name, value) in &file.log_config {
+        config
+            .log_defaults
+            .set(name, &value.to_string())
+            .with_context(|| format!("log-config {name} in {file_name}"))?;
+    }
+    for setting in &args.log_config {
+        let (name, value) = setting
+            .split_once('=')
+            .with_context(|| format!("--log-config {setting:?} must be NAME=VALUE"))?;
+        config.log_defaults.set(name, value)?;
+    }
+    config.log_defaults.validate()?;
+    let metrics_listen = match args
+        .metrics_listen
+        .or(file.metrics_listen)
+        .as_deref()
+        .unwrap_or("127.0.0.1:9644")
+    {
+        "off" | "" => None,
+        listen => Some(
+            listen
+                .parse()
+                .context("metrics-listen must be IP:PORT or off")?,
+        ),
+    };
+    Ok((config, metrics_listen))
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+}
