@@ -6,6 +6,7 @@
 #   FJORD_BIN=... tests/librdkafka/run.sh 0012 0017                   # these tests only
 #   FJORD_BIN=... tests/librdkafka/run.sh --list tests/librdkafka/candidates.txt
 #   tests/librdkafka/run.sh --build-only                              # fetch and build, no run
+#                                         (also builds examples/rdkafka_performance for the benchmark)
 #
 # Environment:
 #   FJORD_BIN         broker binary (default: target/debug/fjord)
@@ -78,7 +79,7 @@ enable_deb_src() {
 }
 
 # What the build below is made with: a tree built otherwise is configured and built again.
-build_id="librdkafka test-runner: --disable-ssl --disable-gssapi --disable-curl, zstd lz4 rapidjson"
+build_id="librdkafka test-runner and rdkafka_performance: --disable-ssl --disable-gssapi --disable-curl, zstd lz4 rapidjson"
 
 src_dir() {
     local dir
@@ -124,6 +125,8 @@ build() {
         done
         make -j"$(nproc)" libs >fjord-build.log 2>&1 || { tail -30 fjord-build.log >&2; exit 1; }
         make -j"$(nproc)" -C tests test-runner >>fjord-build.log 2>&1 || { tail -30 fjord-build.log >&2; exit 1; }
+        # librdkafka's C load generator, for the broker benchmark (not used by the tests).
+        make -C examples rdkafka_performance >>fjord-build.log 2>&1 || { tail -30 fjord-build.log >&2; exit 1; }
         echo "$build_id" >.fjord-built
     )
     log "librdkafka built in $((SECONDS - start))s"

@@ -10,6 +10,11 @@
 //! - Produce latency at 5,000 records/s, acks=all: p50, p99, p99.9 (send to acknowledgement).
 //! - The broker's resident memory at the end, and its peak.
 //!
+//! Each throughput run goes twice when `rdkafka_performance` (librdkafka's C load generator)
+//! is built, once per client, with the same settings: rows `crate:` use the rdkafka crate,
+//! rows `C:` use `rdkafka_performance` (see `rdkafka_performance.rs`). CPU columns are the
+//! broker's and the client's share of one core over the run.
+//!
 //! `FJORD_BENCH_MIB` sets the volume per produce run (default 1024).
 //!
 //! `FJORD_BENCH_STEADY_MIB=2048` runs in steady state (root only): the broker and the file
@@ -21,6 +26,7 @@ mod cgroup;
 #[allow(dead_code)]
 #[path = "../../tests/support/fjord_serve.rs"]
 mod fjord_serve;
+mod rdkafka_performance;
 
 use fjord_serve::FjordServe;
 
@@ -85,22 +91,43 @@ fn main() -> anyhow::Result<()> {
         "file write (new file on the same disk, 1 MiB writes, no fsync, {volume_mib} MiB): {file_write:.0} MB/s\n"
     );
     println!(
-        "{:<40} {:>10} {:>10} {:>12} {:>12} {:>12}",
-        "run", "MB/s", "÷loopback", "÷file write", "broker CPU", "bench CPU"
+        "{:<52} {:>8} {:>10} {:>12} {:>11} {:>11}",
+        "client: run", "MB/s", "÷loopback", "÷file write", "broker CPU", "client CPU"
     );
+    let baselines = Baselines {
+        loopback,
+        file_write,
+    };
+    let performance = rdkafka_performance::find();
+    if performance.is_none() {
+        println!(
+            "(rdkafka_performance not built: `tests/librdkafka/run.sh --build-only` builds it; rdkafka crate rows only)"
+        );
+    }
     let mut consume_topic = None;
+    let records = (volume_mib << 20) / RECORD_BYTES as u64;
     for (acks, partitions) in [("1", 1), ("1", 8), ("all", 1), ("all", 8)] {
+        let row = format!("produce acks={acks} partitions={partitions}");
         let topic = format!("bench-acks{acks}-p{partitions}");
         create_topic(&broker.bootstrap, &topic, partitions)?;
         let usage = Usage::start(&broker)?;
         let rate = produce_mb_per_second(&broker.bootstrap, &topic, acks, volume_mib << 20)?;
-        let (broker_cpu, bench_cpu) = usage.finish(&broker)?;
-        println!(
-            "{:<40} {rate:>10.0} {:>10.2} {:>12.2} {broker_cpu:>11.0}% {bench_cpu:>11.0}%",
-            format!("produce acks={acks} partitions={partitions}"),
-            rate / loopback,
-            rate / file_write
-        );
+        print_row(&format!("crate: {row}"), rate, &usage, &broker, &baselines)?;
+        if let Some(binary) = &performance {
+            let topic = format!("{topic}-performance");
+            create_topic(&broker.bootstrap, &topic, partitions)?;
+            let usage = Usage::start(&broker)?;
+            let rate = rdkafka_performance::produce(
+                binary,
+                &broker.bootstrap,
+                &topic,
+                acks,
+                partitions,
+                records,
+                RECORD_BYTES,
+            )?;
+            print_row(&format!("C: {row}"), rate, &usage, &broker, &baselines)?;
+        }
         if partitions == 8 {
             // The last one written: in steady state the rest may have left the page cache.
             consume_topic = Some((topic, partitions));
@@ -108,15 +135,24 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some((topic, partitions)) = consume_topic {
         for consumers in [1, 2] {
+            let row = format!("consume from the beginning, {consumers} consumer(s)");
             let usage = Usage::start(&broker)?;
             let rate = consume_mb_per_second(&broker.bootstrap, &topic, partitions, consumers)?;
-            let (broker_cpu, bench_cpu) = usage.finish(&broker)?;
-            println!(
-                "{:<40} {rate:>10.0} {:>10.2} {:>12} {broker_cpu:>11.0}% {bench_cpu:>11.0}%",
-                format!("consume from the beginning, {consumers} consumer(s)"),
-                rate / loopback,
-                "-"
-            );
+            print_row(&format!("crate: {row}"), rate, &usage, &broker, &baselines)?;
+            if let Some(binary) = &performance {
+                let topic = format!("{topic}-performance");
+                let (assigned, counts) = split_partitions(&broker, &topic, partitions, consumers)?;
+                let usage = Usage::start(&broker)?;
+                let rate = rdkafka_performance::consume(
+                    binary,
+                    &broker.bootstrap,
+                    &topic,
+                    &assigned,
+                    &counts,
+                    RECORD_BYTES,
+                )?;
+                print_row(&format!("C: {row}"), rate, &usage, &broker, &baselines)?;
+            }
         }
     }
     let latencies = produce_latencies(&broker.bootstrap)?;
@@ -152,6 +188,54 @@ fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
 
 /// CPU used by the broker and by this process (the librdkafka client) over a run, as a
 /// percentage of one core: shows which side the 2 cores went to.
+/// The same run's raw throughputs, MB/s, that each row is divided by.
+struct Baselines {
+    loopback: f64,
+    file_write: f64,
+}
+
+/// One table row: MB/s, the ratios to the baselines (file write for produce only), and CPU.
+fn print_row(
+    row: &str,
+    rate: f64,
+    usage: &Usage,
+    broker: &FjordServe,
+    baselines: &Baselines,
+) -> anyhow::Result<()> {
+    let (broker_cpu, client_cpu) = usage.finish(broker)?;
+    let file_ratio = if row.contains("produce") {
+        format!("{:.2}", rate / baselines.file_write)
+    } else {
+        "-".to_string()
+    };
+    println!(
+        "{row:<52} {rate:>8.0} {:>10.2} {file_ratio:>12} {broker_cpu:>10.0}% {client_cpu:>10.0}%",
+        rate / baselines.loopback
+    );
+    Ok(())
+}
+
+/// Partitions `0..partitions` dealt to `consumers` in turn, and how many records each share
+/// holds (its partitions' high watermarks: every topic here starts at offset 0).
+fn split_partitions(
+    broker: &FjordServe,
+    topic: &str,
+    partitions: i32,
+    consumers: i32,
+) -> anyhow::Result<(Vec<Vec<i32>>, Vec<u64>)> {
+    let consumer: BaseConsumer = client(&broker.bootstrap).create()?;
+    let mut assigned = vec![Vec::new(); consumers as usize];
+    let mut counts = vec![0u64; consumers as usize];
+    for partition in 0..partitions {
+        let share = (partition % consumers) as usize;
+        let (_, high_watermark) =
+            consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+        assigned[share].push(partition);
+        counts[share] += u64::try_from(high_watermark)?;
+    }
+    Ok((assigned, counts))
+}
+
 struct Usage {
     started: Instant,
     broker_ticks: u64,
@@ -163,7 +247,7 @@ impl Usage {
         Ok(Self {
             started: Instant::now(),
             broker_ticks: cpu_ticks(broker.pid())?,
-            bench_ticks: cpu_ticks(std::process::id())?,
+            bench_ticks: own_and_children_cpu_ticks()?,
         })
     }
 
@@ -173,13 +257,24 @@ impl Usage {
         let percent = |ticks: u64| ticks as f64 / TICKS_PER_SECOND / elapsed * 100.0;
         Ok((
             percent(cpu_ticks(broker.pid())? - self.broker_ticks),
-            percent(cpu_ticks(std::process::id())? - self.bench_ticks),
+            percent(own_and_children_cpu_ticks()? - self.bench_ticks),
         ))
     }
 }
 
 /// User plus system time of a process, in clock ticks (`/proc/PID/stat` fields 14 and 15).
 fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    Ok(stat_fields(pid, 2)?.iter().sum())
+}
+
+/// This process's CPU time plus that of its children waited for (rdkafka_performance runs),
+/// in clock ticks (`/proc/self/stat` fields 14 to 17).
+fn own_and_children_cpu_ticks() -> anyhow::Result<u64> {
+    Ok(stat_fields(std::process::id(), 4)?.iter().sum())
+}
+
+/// `count` numeric fields of `/proc/PID/stat` from field 14 (utime) on.
+fn stat_fields(pid: u32, count: usize) -> anyhow::Result<Vec<u64>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after_name = stat
         .rsplit_once(')')
@@ -192,8 +287,8 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
             .ok_or_else(|| anyhow::anyhow!("short /proc/{pid}/stat"))?
             .parse()?)
     };
-    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
-    Ok(field(11)? + field(12)?)
+    // After the name: state is field 3, so utime (field 14) is at index 11.
+    (11..11 + count).map(field).collect()
 }
 
 /// One TCP stream on loopback, 1 MiB writes, the reader discarding: the ceiling any

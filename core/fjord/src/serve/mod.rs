@@ -57,6 +57,7 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (config, metrics_listen) = broker_config(args)?;
+    crate::alloc::retain_freed_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fjord")
