@@ -134,7 +134,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     if let Some((topic, partitions)) = consume_topic {
-        for consumers in [1, 2] {
+        for consumers in [1, 2, 4] {
             let row = format!("consume from the beginning, {consumers} consumer(s)");
             let usage = Usage::start(&broker)?;
             let rate = consume_mb_per_second(&broker.bootstrap, &topic, partitions, consumers)?;
@@ -149,7 +149,6 @@ fn main() -> anyhow::Result<()> {
                     &topic,
                     &assigned,
                     &counts,
-                    RECORD_BYTES,
                 )?;
                 print_row(&format!("C: {row}"), rate, &usage, &broker, &baselines)?;
             }
@@ -442,15 +441,15 @@ fn produce_mb_per_second(
 }
 
 /// Everything in `topic` from the beginning, its partitions shared among `consumers`
-/// threads (one librdkafka consumer each).
+/// threads (one librdkafka consumer each). Timed from the first record any of them received
+/// to the last, leaving out client start-up, as `rdkafka_performance` times itself.
 fn consume_mb_per_second(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
     consumers: i32,
 ) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let bytes = std::thread::scope(|scope| -> anyhow::Result<u64> {
+    let shares = std::thread::scope(|scope| -> anyhow::Result<Vec<Consumed>> {
         let threads: Vec<_> = (0..consumers)
             .map(|consumer| {
                 let assigned: Vec<i32> = (0..partitions)
@@ -459,20 +458,37 @@ fn consume_mb_per_second(
                 scope.spawn(move || consume_partitions(bootstrap, topic, &assigned))
             })
             .collect();
-        let mut bytes = 0;
-        for thread in threads {
-            bytes += thread
-                .join()
-                .map_err(|_| anyhow::anyhow!("a consumer panicked"))??;
-        }
-        Ok(bytes)
+        threads
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a consumer panicked"))?
+            })
+            .collect()
     })?;
-    Ok(bytes as f64 / started.elapsed().as_secs_f64() / 1e6)
+    let bytes: u64 = shares.iter().map(|share| share.bytes).sum();
+    let first = shares.iter().filter_map(|share| share.first).min();
+    let last = shares.iter().filter_map(|share| share.last).max();
+    let (Some(first), Some(last)) = (first, last) else {
+        anyhow::bail!("nothing consumed");
+    };
+    Ok(bytes as f64 / (last - first).as_secs_f64().max(1e-3) / 1e6)
 }
 
-/// Reads `partitions` of `topic` from the beginning to the high watermark; returns the
-/// value bytes read.
-fn consume_partitions(bootstrap: &str, topic: &str, partitions: &[i32]) -> anyhow::Result<u64> {
+/// What one consumer read: value bytes, and when its first and last records arrived.
+struct Consumed {
+    bytes: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+/// Reads `partitions` of `topic` from the beginning to the high watermark.
+fn consume_partitions(
+    bootstrap: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> anyhow::Result<Consumed> {
     let consumer: BaseConsumer = client(bootstrap)
         .set("group.id", "bench")
         .set("enable.auto.commit", "false")
@@ -490,11 +506,17 @@ fn consume_partitions(bootstrap: &str, topic: &str, partitions: &[i32]) -> anyho
             .1;
     }
     consumer.assign(&list)?;
-    let (mut records, mut bytes) = (0i64, 0u64);
+    let mut records = 0i64;
+    let mut consumed = Consumed {
+        bytes: 0,
+        first: None,
+        last: None,
+    };
     let started = Instant::now();
     while records < expected {
         if let Some(message) = consumer.poll(Duration::from_secs(10)) {
-            bytes += message?.payload().map_or(0, |p| p.len()) as u64;
+            consumed.bytes += message?.payload().map_or(0, |p| p.len()) as u64;
+            consumed.first.get_or_insert_with(Instant::now);
             records += 1;
         }
         anyhow::ensure!(
@@ -502,7 +524,8 @@ fn consume_partitions(bootstrap: &str, topic: &str, partitions: &[i32]) -> anyho
             "consume stalled"
         );
     }
-    Ok(bytes)
+    consumed.last = Some(Instant::now());
+    Ok(consumed)
 }
 
 /// Send-to-acknowledgement latency of records sent at a steady rate, in milliseconds.
