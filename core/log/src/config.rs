@@ -95,6 +95,12 @@ pub struct LogConfig {
     /// `compression.type`: `None` keeps each batch as its producer compressed it (Kafka's
     /// `producer`); a codec makes the log re-encode batches written with any other.
     pub compression: Option<Compression>,
+    /// `file.delete.delay.ms`: kept and shown for Kafka tools, with nothing to delay. Kafka
+    /// waits this long before removing a deleted segment's files so that reads in flight can
+    /// finish; here a read in flight holds the segment's open file (a [`crate::FileSlice`]
+    /// or a pooled handle), which stays readable after the file is unlinked, so the files
+    /// are removed at once and no read ever fails because of it.
+    pub file_delete_delay_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -114,6 +120,7 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             flush: FlushPolicy::Os,
             compression: None,
+            file_delete_delay_ms: 60_000,
         }
     }
 }
@@ -201,6 +208,10 @@ impl LogConfig {
                 .to_string(),
             ),
             ("delete.retention.ms", self.delete_retention_ms.to_string()),
+            (
+                "file.delete.delay.ms",
+                self.file_delete_delay_ms.to_string(),
+            ),
             (
                 "flush.messages",
                 match self.flush {
@@ -295,6 +306,9 @@ impl LogConfig {
                 }
             }
             "delete.retention.ms" => self.delete_retention_ms = int(value)?,
+            "file.delete.delay.ms" => {
+                self.file_delete_delay_ms = non_negative(name, value, int(value)?)? as i64;
+            }
             "min.cleanable.dirty.ratio" => {
                 self.min_cleanable_dirty_ratio = value
                     .trim()

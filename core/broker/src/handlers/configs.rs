@@ -28,6 +28,7 @@ pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
             "max.message.bytes" => "message.max.bytes".into(),
             "segment.ms" => "log.roll.ms".into(),
             "delete.retention.ms" => "log.cleaner.delete.retention.ms".into(),
+            "file.delete.delay.ms" => "log.segment.delete.delay.ms".into(),
             "flush.messages" => "log.flush.interval.messages".into(),
             "flush.ms" => "log.flush.interval.ms".into(),
             other => format!("log.{other}"),

@@ -276,7 +276,18 @@ fn configs_parse_by_kafka_name() -> anyhow::Result<()> {
     config.set("retention.ms", "-1")?;
     config.set("flush.messages", "1")?;
     config.set("message.timestamp.type", "LogAppendTime")?;
+    config.set("file.delete.delay.ms", "10000")?;
     assert!(config.cleanup_policy.compact && config.cleanup_policy.delete);
+    assert_eq!(config.file_delete_delay_ms, 10_000);
+    assert!(
+        config
+            .entries()
+            .contains(&("file.delete.delay.ms", "10000".to_string()))
+    );
+    assert!(matches!(
+        config.set("file.delete.delay.ms", "-1"),
+        Err(Error::InvalidConfig { .. })
+    ));
     assert_eq!(config.retention_ms, None);
     assert_eq!(config.flush, FlushPolicy::EveryBatch);
     assert!(matches!(
