@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from conftest import BINARY, Broker
 
 
-def settings(broker: Broker, extra: str = "") -> str:
+def settings(broker: Broker) -> str:
     return (
         f"listen: {broker.bootstrap}\n"
         f"data-dir: {broker.data_dir}\n"
@@ -19,7 +19,6 @@ def settings(broker: Broker, extra: str = "") -> str:
         "log-config:\n"
         "  retention.ms: 3600000\n"
         "  cleanup.policy: compact\n"
-        f"{extra}"
     )
 
 
@@ -80,6 +79,6 @@ def test_a_bad_settings_file_stops_start_up_with_the_reason(tmp_path):
         config.write_text(settings(broker).replace(good, bad))
         run = subprocess.run([str(BINARY), "serve", "--config", str(config)],
                              capture_output=True, text=True, timeout=30)
-        assert run.returncode != 0, extra
+        assert run.returncode != 0, bad
         assert reason in run.stderr and "bad.yaml" in run.stderr, run.stderr
     assert not broker.data_dir.exists(), "a refused start-up must not create the data directory"

@@ -10,10 +10,6 @@
 //! not occur (requests are at most `socket.request.max.bytes`), and if one did it would
 //! behave as ordinary overcommitted memory does.
 
-//!
-//! [`retain_freed_memory`] also keeps freed memory in the process instead of handing it back
-//! to the kernel: see there.
-
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -90,31 +86,6 @@ unsafe impl GlobalAlloc for Allocator {
             }
             new_ptr
         }
-    }
-}
-
-/// Freed blocks up to this size stay in the allocator's heap for reuse (glibc's mmap
-/// threshold; 32 MiB is its maximum on 64-bit).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const HEAP_BLOCK_BYTES_MAX: i32 = 32 << 20;
-/// Free memory at the top of a heap is returned to the kernel only beyond this much.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const HEAP_TRIM_BYTES: i32 = 512 << 20;
-
-/// Tunes glibc so that request buffers (about 1 MiB each, allocated per produce request and
-/// freed once the batch is in the log) reuse memory the process already has. By default
-/// glibc serves such blocks with fresh `mmap`s or trims them back to the kernel soon after
-/// they are freed, so every request's first write to its buffer takes a page fault per 4 KiB
-/// page, and in a memory cgroup that is full of page cache each fault also has to reclaim a
-/// page first: measured at 16% of the broker's CPU time when producing. Call before any
-/// thread starts. Costs resident memory up to what was in use at the peak, plus the trim
-/// threshold; other allocators ignore it.
-pub(crate) fn retain_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before other threads exist.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, HEAP_BLOCK_BYTES_MAX);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, HEAP_TRIM_BYTES);
     }
 }
 

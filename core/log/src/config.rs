@@ -307,7 +307,9 @@ impl LogConfig {
             }
             "delete.retention.ms" => self.delete_retention_ms = int(value)?,
             "file.delete.delay.ms" => {
-                self.file_delete_delay_ms = non_negative(name, value, int(value)?)? as i64;
+                let ms = int(value)?;
+                non_negative(name, value, ms)?;
+                self.file_delete_delay_ms = ms;
             }
             "min.cleanable.dirty.ratio" => {
                 self.min_cleanable_dirty_ratio = value

@@ -5,22 +5,24 @@
 //!
 //! - Produce, 1 KiB records, linger 5 ms, 1 MiB batches: acks=1 and acks=all, 1 and 8
 //!   partitions (data goes to the log on disk; the OS flushes it).
-//! - Consume everything from the beginning (the last 8-partition topic), with one consumer and
-//!   with two (four partitions each): one librdkafka consumer is slower than the broker.
+//! - Consume everything from the beginning (the last 8-partition topic), with one, two and
+//!   four consumers (partitions dealt in turn): one librdkafka consumer is slower than the
+//!   broker. Timed from the first record received to the last.
 //! - Produce latency at 5,000 records/s, acks=all: p50, p99, p99.9 (send to acknowledgement).
 //! - The broker's resident memory at the end, and its peak.
 //!
 //! Each throughput run goes twice when `rdkafka_performance` (librdkafka's C load generator)
 //! is built, once per client, with the same settings: rows `crate:` use the rdkafka crate,
 //! rows `C:` use `rdkafka_performance` (see `rdkafka_performance.rs`). CPU columns are the
-//! broker's and the client's share of one core over the run.
+//! broker's and the client's share of one core over the run (client start-up included).
 //!
 //! `FJORD_BENCH_MIB` sets the volume per produce run (default 1024).
 //!
-//! `FJORD_BENCH_STEADY_MIB=2048` runs in steady state (root only): the broker and the file
+//! `FJORD_BENCH_STEADY_MIB=4096` runs in steady state (root only): the broker and the file
 //! baseline in a memory cgroup of that size, filled by a warm-up file first, so that writes
 //! recycle page-cache pages as on a server that has run for a while instead of touching
-//! memory the virtual machine never used (see `cgroup.rs`).
+//! memory the virtual machine never used (see `cgroup.rs`). 4096 keeps both clients'
+//! 8-partition topics, which the consume runs read, in the page cache.
 
 mod cgroup;
 #[allow(dead_code)]
@@ -45,6 +47,9 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::{Offset, TopicPartitionList};
 
 const RECORD_BYTES: usize = 1024;
+/// [`print_row`]'s `produce` argument: whether the file-write ratio applies.
+const PRODUCE: bool = true;
+const CONSUME: bool = false;
 const LATENCY_RATE_PER_SECOND: u64 = 5_000;
 const LATENCY_SECONDS: u64 = 10;
 
@@ -112,7 +117,14 @@ fn main() -> anyhow::Result<()> {
         create_topic(&broker.bootstrap, &topic, partitions)?;
         let usage = Usage::start(&broker)?;
         let rate = produce_mb_per_second(&broker.bootstrap, &topic, acks, volume_mib << 20)?;
-        print_row(&format!("crate: {row}"), rate, &usage, &broker, &baselines)?;
+        print_row(
+            &format!("crate: {row}"),
+            PRODUCE,
+            rate,
+            &usage,
+            &broker,
+            &baselines,
+        )?;
         if let Some(binary) = &performance {
             let topic = format!("{topic}-performance");
             create_topic(&broker.bootstrap, &topic, partitions)?;
@@ -126,7 +138,14 @@ fn main() -> anyhow::Result<()> {
                 records,
                 RECORD_BYTES,
             )?;
-            print_row(&format!("C: {row}"), rate, &usage, &broker, &baselines)?;
+            print_row(
+                &format!("C: {row}"),
+                PRODUCE,
+                rate,
+                &usage,
+                &broker,
+                &baselines,
+            )?;
         }
         if partitions == 8 {
             // The last one written: in steady state the rest may have left the page cache.
@@ -138,7 +157,14 @@ fn main() -> anyhow::Result<()> {
             let row = format!("consume from the beginning, {consumers} consumer(s)");
             let usage = Usage::start(&broker)?;
             let rate = consume_mb_per_second(&broker.bootstrap, &topic, partitions, consumers)?;
-            print_row(&format!("crate: {row}"), rate, &usage, &broker, &baselines)?;
+            print_row(
+                &format!("crate: {row}"),
+                CONSUME,
+                rate,
+                &usage,
+                &broker,
+                &baselines,
+            )?;
             if let Some(binary) = &performance {
                 let topic = format!("{topic}-performance");
                 let (assigned, counts) = split_partitions(&broker, &topic, partitions, consumers)?;
@@ -150,7 +176,14 @@ fn main() -> anyhow::Result<()> {
                     &assigned,
                     &counts,
                 )?;
-                print_row(&format!("C: {row}"), rate, &usage, &broker, &baselines)?;
+                print_row(
+                    &format!("C: {row}"),
+                    CONSUME,
+                    rate,
+                    &usage,
+                    &broker,
+                    &baselines,
+                )?;
             }
         }
     }
@@ -185,8 +218,6 @@ fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
-/// CPU used by the broker and by this process (the librdkafka client) over a run, as a
-/// percentage of one core: shows which side the 2 cores went to.
 /// The same run's raw throughputs, MB/s, that each row is divided by.
 struct Baselines {
     loopback: f64,
@@ -196,13 +227,14 @@ struct Baselines {
 /// One table row: MB/s, the ratios to the baselines (file write for produce only), and CPU.
 fn print_row(
     row: &str,
+    produce: bool,
     rate: f64,
     usage: &Usage,
     broker: &FjordServe,
     baselines: &Baselines,
 ) -> anyhow::Result<()> {
     let (broker_cpu, client_cpu) = usage.finish(broker)?;
-    let file_ratio = if row.contains("produce") {
+    let file_ratio = if produce {
         format!("{:.2}", rate / baselines.file_write)
     } else {
         "-".to_string()
@@ -235,6 +267,9 @@ fn split_partitions(
     Ok((assigned, counts))
 }
 
+/// CPU used by the broker and by the client (this process, plus the `rdkafka_performance`
+/// processes it waited for) over a run, as a percentage of one core: shows which side the
+/// 2 cores went to.
 struct Usage {
     started: Instant,
     broker_ticks: u64,
@@ -495,6 +530,7 @@ fn consume_partitions(
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
         .set("fetch.wait.max.ms", "100")
+        .set("queued.min.messages", "1000000")
         .set("queued.max.messages.kbytes", "1048576")
         .create()?;
     let mut list = TopicPartitionList::new();

@@ -33,25 +33,50 @@ pub(crate) struct ServeFile {
     pub(crate) log_config: BTreeMap<String, Scalar>,
 }
 
-/// A `log-config` value: YAML may write `retention.ms: 60000` or `cleanup.policy: compact`;
-/// both reach the topic config parser as text.
-#[derive(Debug, serde::Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Scalar {
-    Integer(i64),
-    Float(f64),
-    Boolean(bool),
-    Text(String),
-}
+/// A `log-config` value as text: YAML may write `retention.ms: 60000` or
+/// `cleanup.policy: compact`, and the topic config parser takes both as text.
+#[derive(Debug)]
+pub(crate) struct Scalar(String);
 
 impl fmt::Display for Scalar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Integer(value) => write!(f, "{value}"),
-            Self::Float(value) => write!(f, "{value}"),
-            Self::Boolean(value) => write!(f, "{value}"),
-            Self::Text(value) => f.write_str(value),
-        }
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl serde::de::Visitor<'_> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a topic config value: a number, true or false, or a string")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Scalar, E> {
+        Ok(Scalar(value.to_string()))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Scalar, E> {
+        Ok(Scalar(value.to_string()))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Scalar, E> {
+        Ok(Scalar(value.to_string()))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Scalar, E> {
+        Ok(Scalar(value.to_string()))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Scalar, E> {
+        Ok(Scalar(value.to_string()))
     }
 }
 
@@ -128,6 +153,16 @@ mod tests {
         assert_eq!(file.listen.as_deref(), Some("127.0.0.1:9092"));
         assert_eq!(file.log_config.len(), 3);
         Ok(())
+    }
+
+    #[test]
+    fn a_log_config_value_that_is_no_scalar_is_an_error_saying_what_is_expected() {
+        let error = ServeFile::parse("log-config:\n  retention.ms: [1, 2]\n")
+            .err()
+            .map(|error| format!("{error:#}"))
+            .unwrap_or_default();
+        assert!(error.contains("a topic config value"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
     }
 
     #[test]

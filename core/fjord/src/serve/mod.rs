@@ -2,6 +2,7 @@
 //! shutdown.
 
 mod config_file;
+mod heap;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,7 +58,7 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (config, metrics_listen) = broker_config(args)?;
-    crate::alloc::retain_freed_memory();
+    heap::retain_freed_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fjord")
@@ -79,13 +80,25 @@ fn broker_config(args: ServeArgs) -> anyhow::Result<(BrokerConfig, Option<Socket
         Some(path) => (ServeFile::read(path)?, path.display().to_string()),
         None => (ServeFile::default(), String::new()),
     };
-    let listen: SocketAddr = args
-        .listen
-        .or(file.listen)
-        .as_deref()
-        .unwrap_or("127.0.0.1:9092")
+    broker_config_from(args, file, &file_name).with_context(|| {
+        if file_name.is_empty() {
+            "fjord serve settings".to_string()
+        } else {
+            format!("fjord serve settings (flags, FJORD_* variables, {file_name})")
+        }
+    })
+}
+
+fn broker_config_from(
+    args: ServeArgs,
+    file: ServeFile,
+    file_name: &str,
+) -> anyhow::Result<(BrokerConfig, Option<SocketAddr>)> {
+    let listen = args.listen.or(file.listen);
+    let listen = listen.as_deref().unwrap_or("127.0.0.1:9092");
+    let listen: SocketAddr = listen
         .parse()
-        .context("listen must be IP:PORT")?;
+        .with_context(|| format!("listen {listen:?} must be IP:PORT (an address, not a name)"))?;
     let data_dir = args
         .data_dir
         .or(file.data_dir)
@@ -107,11 +120,10 @@ fn broker_config(args: ServeArgs) -> anyhow::Result<(BrokerConfig, Option<Socket
         .or(file.group_min_session_timeout_ms)
         .unwrap_or(6000);
     if let Some(advertised) = args.advertised_listener.or(file.advertised_listener) {
-        let (host, port) = advertised
-            .rsplit_once(':')
-            .context("advertised-listener must be HOST:PORT")?;
+        let invalid = || format!("advertised-listener {advertised:?} must be HOST:PORT");
+        let (host, port) = advertised.rsplit_once(':').with_context(invalid)?;
         config.advertised_host = host.to_string();
-        config.advertised_port = port.parse().context("advertised port")?;
+        config.advertised_port = port.parse().with_context(invalid)?;
     }
     for (name, value) in &file.log_config {
         config
@@ -125,18 +137,17 @@ fn broker_config(args: ServeArgs) -> anyhow::Result<(BrokerConfig, Option<Socket
             .with_context(|| format!("--log-config {setting:?} must be NAME=VALUE"))?;
         config.log_defaults.set(name, value)?;
     }
-    config.log_defaults.validate()?;
-    let metrics_listen = match args
-        .metrics_listen
-        .or(file.metrics_listen)
-        .as_deref()
-        .unwrap_or("127.0.0.1:9644")
-    {
+    config
+        .log_defaults
+        .validate()
+        .context("topic config defaults (--log-config and the settings file's log-config)")?;
+    let metrics_listen = args.metrics_listen.or(file.metrics_listen);
+    let metrics_listen = match metrics_listen.as_deref().unwrap_or("127.0.0.1:9644") {
         "off" | "" => None,
         listen => Some(
             listen
                 .parse()
-                .context("metrics-listen must be IP:PORT or off")?,
+                .with_context(|| format!("metrics-listen {listen:?} must be IP:PORT or off"))?,
         ),
     };
     Ok((config, metrics_listen))
