@@ -18,10 +18,10 @@
 //!
 //! `FJORD_BENCH_MIB` sets the volume per produce run (default 1024).
 //!
-//! `FJORD_BENCH_STEADY_MIB=4096` runs in steady state (root only): the broker and the file
+//! `FJORD_BENCH_STEADY_MIB=6144` runs in steady state (root only): the broker and the file
 //! baseline in a memory cgroup of that size, filled by a warm-up file first, so that writes
 //! recycle page-cache pages as on a server that has run for a while instead of touching
-//! memory the virtual machine never used (see `cgroup.rs`). 4096 keeps both clients'
+//! memory the virtual machine never used (see `cgroup.rs`). 6144 keeps both clients'
 //! 8-partition topics, which the consume runs read, in the page cache.
 
 mod cgroup;
@@ -530,7 +530,7 @@ fn consume_partitions(
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
         .set("fetch.wait.max.ms", "100")
-        .set("queued.min.messages", "1000000")
+        .set("queued.min.messages", "100000")
         .set("queued.max.messages.kbytes", "1048576")
         .create()?;
     let mut list = TopicPartitionList::new();

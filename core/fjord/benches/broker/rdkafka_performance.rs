@@ -35,7 +35,7 @@ const CONSUMER_SETTINGS: &[&str] = &[
     "fetch.max.bytes=52428800",
     "max.partition.fetch.bytes=10485760",
     "fetch.wait.max.ms=100",
-    "queued.min.messages=1000000",
+    "queued.min.messages=100000",
     "queued.max.messages.kbytes=1048576",
 ];
 
