@@ -109,6 +109,9 @@ fn main() -> anyhow::Result<()> {
             "(rdkafka_performance not built: `tests/librdkafka/run.sh --build-only` builds it; rdkafka crate rows only)"
         );
     }
+    let row_out = |label: &str, produce: bool, rate: f64, usage: &Usage| {
+        print_row(label, produce, rate, usage, &broker, &baselines)
+    };
     let mut consume_topic = None;
     let records = (volume_mib << 20) / RECORD_BYTES as u64;
     for (acks, partitions) in [("1", 1), ("1", 8), ("all", 1), ("all", 8)] {
@@ -117,14 +120,7 @@ fn main() -> anyhow::Result<()> {
         create_topic(&broker.bootstrap, &topic, partitions)?;
         let usage = Usage::start(&broker)?;
         let rate = produce_mb_per_second(&broker.bootstrap, &topic, acks, volume_mib << 20)?;
-        print_row(
-            &format!("crate: {row}"),
-            PRODUCE,
-            rate,
-            &usage,
-            &broker,
-            &baselines,
-        )?;
+        row_out(&format!("crate: {row}"), PRODUCE, rate, &usage)?;
         if let Some(binary) = &performance {
             let topic = format!("{topic}-performance");
             create_topic(&broker.bootstrap, &topic, partitions)?;
@@ -138,14 +134,7 @@ fn main() -> anyhow::Result<()> {
                 records,
                 RECORD_BYTES,
             )?;
-            print_row(
-                &format!("C: {row}"),
-                PRODUCE,
-                rate,
-                &usage,
-                &broker,
-                &baselines,
-            )?;
+            row_out(&format!("C: {row}"), PRODUCE, rate, &usage)?;
         }
         if partitions == 8 {
             // The last one written: in steady state the rest may have left the page cache.
@@ -157,14 +146,7 @@ fn main() -> anyhow::Result<()> {
             let row = format!("consume from the beginning, {consumers} consumer(s)");
             let usage = Usage::start(&broker)?;
             let rate = consume_mb_per_second(&broker.bootstrap, &topic, partitions, consumers)?;
-            print_row(
-                &format!("crate: {row}"),
-                CONSUME,
-                rate,
-                &usage,
-                &broker,
-                &baselines,
-            )?;
+            row_out(&format!("crate: {row}"), CONSUME, rate, &usage)?;
             if let Some(binary) = &performance {
                 let topic = format!("{topic}-performance");
                 let (assigned, counts) = split_partitions(&broker, &topic, partitions, consumers)?;
@@ -176,14 +158,7 @@ fn main() -> anyhow::Result<()> {
                     &assigned,
                     &counts,
                 )?;
-                print_row(
-                    &format!("C: {row}"),
-                    CONSUME,
-                    rate,
-                    &usage,
-                    &broker,
-                    &baselines,
-                )?;
+                row_out(&format!("C: {row}"), CONSUME, rate, &usage)?;
             }
         }
     }
