@@ -1,8 +1,7 @@
 //! The one place where Fjord's errors become Kafka error codes.
 
+use fjord_engine::Error;
 use kafka_protocol::ResponseError;
-
-use crate::Error;
 
 /// The Kafka error code a client should see for `error`.
 pub(crate) fn error_code(error: &Error) -> i16 {
@@ -10,34 +9,21 @@ pub(crate) fn error_code(error: &Error) -> i16 {
 }
 
 fn response_error(error: &Error) -> ResponseError {
-    use fjord_log::Error as Log;
     match error {
-        Error::Log(log) => match log {
-            Log::InvalidBatch(_) => ResponseError::CorruptMessage,
-            Log::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
-            Log::AppendTooLarge { .. } => ResponseError::RecordListTooLarge,
-            Log::EmptyAppend => ResponseError::InvalidRecord,
-            Log::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-            Log::StaleLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
-            Log::InvalidConfig { .. } => ResponseError::InvalidConfig,
-            Log::OffsetOverflow { .. } => ResponseError::InvalidRecord,
-            Log::Io { .. } | Log::Corrupt { .. } | Log::NotALog { .. } => {
-                ResponseError::KafkaStorageError
-            }
-            Log::AlreadyExists { .. } => ResponseError::TopicAlreadyExists,
-            Log::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
-            Log::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
-        },
+        Error::Log(log) => log_error(log),
         Error::UnknownTopic { .. } | Error::UnknownPartition { .. } => {
             ResponseError::UnknownTopicOrPartition
         }
         Error::TopicExists { .. } => ResponseError::TopicAlreadyExists,
-        Error::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+        Error::InvalidTopicName { .. } | Error::InternalTopicWrite { .. } => {
+            ResponseError::InvalidTopicException
+        }
         Error::InvalidPartitions { .. } => ResponseError::InvalidPartitions,
         Error::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
-        Error::PartitionClosed => ResponseError::NotLeaderOrFollower,
-        Error::Io { .. } | Error::CorruptTopicFile { .. } => ResponseError::KafkaStorageError,
-        Error::MalformedRequest { .. } | Error::FrameSize { .. } => ResponseError::InvalidRequest,
+        // A partition that closed, or an engine stopping: the client refreshes and retries.
+        Error::PartitionClosed | Error::ShuttingDown => ResponseError::NotLeaderOrFollower,
+        Error::Io { .. } | Error::CorruptFile { .. } => ResponseError::KafkaStorageError,
+        Error::ForbiddenBatchAttribute { .. } => ResponseError::InvalidRecord,
         Error::UnknownMemberId { .. } => ResponseError::UnknownMemberId,
         Error::MemberIdRequired { .. } => ResponseError::MemberIdRequired,
         Error::IllegalGeneration { .. } => ResponseError::IllegalGeneration,
@@ -54,8 +40,26 @@ fn response_error(error: &Error) -> ResponseError {
         Error::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
         Error::TransactionsUnsupported => ResponseError::TransactionalIdAuthorizationFailed,
         Error::InternalTopic { .. } => ResponseError::TopicDeletionDisabled,
-        Error::Network(_) | Error::Encode { .. } | Error::ShutdownIncomplete => {
-            ResponseError::UnknownServerError
+        Error::WorkerFailed { .. } | Error::ShutdownIncomplete => ResponseError::UnknownServerError,
+    }
+}
+
+fn log_error(error: &fjord_engine::LogError) -> ResponseError {
+    use fjord_engine::LogError as Log;
+    match error {
+        Log::InvalidBatch(_) => ResponseError::CorruptMessage,
+        Log::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        Log::AppendTooLarge { .. } => ResponseError::RecordListTooLarge,
+        Log::EmptyAppend => ResponseError::InvalidRecord,
+        Log::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        Log::StaleLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+        Log::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        Log::OffsetOverflow { .. } => ResponseError::InvalidRecord,
+        Log::Io { .. } | Log::Corrupt { .. } | Log::NotALog { .. } => {
+            ResponseError::KafkaStorageError
         }
+        Log::AlreadyExists { .. } => ResponseError::TopicAlreadyExists,
+        Log::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        Log::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
     }
 }

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use fjord_log::Fetched;
+use fjord_engine::Fetched;
 use kafka_protocol::messages::ApiKey;
 
 pub(crate) fn request(api_key: ApiKey, elapsed: Duration) {

@@ -9,7 +9,7 @@
 use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use fjord_log::FileSlice;
+use fjord_engine::FileSlice;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;

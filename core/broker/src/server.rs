@@ -6,32 +6,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use fjord_engine::Engine;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use kafka_protocol::protocol::Decodable;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::groups::Coordinator;
 use crate::handlers::{self, Context};
-use crate::producer_ids::ProducerIds;
-use crate::topics::Topics;
 use crate::{BrokerConfig, Error, Result};
 
 /// Request header: api key, api version, correlation id.
 pub(crate) const FRAME_BYTES_MIN: usize = 8;
 /// How long shutdown waits for connections to finish the request in hand.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often interval flushes are checked, and retention every this many ticks.
-const UPKEEP_INTERVAL: Duration = Duration::from_millis(100);
-const RETENTION_EVERY_TICKS: u64 = 3_000;
-/// Partitions are checked for a due compaction every this many ticks (15 s, Kafka's
-/// `log.cleaner.backoff.ms`).
-const COMPACTION_EVERY_TICKS: u64 = 150;
-/// Partition and consumer-lag gauges are refreshed every this many ticks.
-const GAUGES_EVERY_TICKS: u64 = 50;
+/// How often the sampled gauges (partitions, consumer lag) are refreshed.
+const GAUGES_INTERVAL: Duration = Duration::from_secs(5);
 
-/// A running broker: its listener and its topics.
+/// The Kafka front end of an engine: its listener and the connections it serves.
 #[derive(Debug)]
 pub struct Broker {
     listener: TcpListener,
@@ -39,20 +31,17 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens the data directory (recovering logs after a crash) and binds the listener.
-    pub async fn bind(config: BrokerConfig) -> Result<Self> {
+    /// Binds the listener. Open the engine first: clients connect only once it is ready, as
+    /// with Kafka, instead of waiting on a port that accepts and does not answer.
+    pub async fn bind(config: BrokerConfig, engine: Arc<Engine>) -> Result<Self> {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(Error::Network)?;
-        let opened = config.clone();
-        let context = tokio::task::spawn_blocking(move || open_state(opened))
-            .await
-            .map_err(|e| Error::Network(std::io::Error::other(e)))??;
         let local = listener.local_addr().map_err(Error::Network)?;
-        tracing::info!(listen = %local, data_dir = %config.data_dir.display(), "broker ready");
+        tracing::info!(listen = %local, "Kafka listener ready");
         Ok(Self {
             listener,
-            context: Arc::new(context),
+            context: Arc::new(Context::new(config, engine)),
         })
     }
 
@@ -60,12 +49,12 @@ impl Broker {
         self.listener.local_addr().map_err(Error::Network)
     }
 
-    /// Serves until `shutdown` completes, then lets connections finish the request they are
-    /// on, closes every log and writes the clean-shutdown marker.
+    /// Serves until `shutdown` completes, then stops accepting and lets connections finish
+    /// the request they are on. The engine stays open: its owner closes it.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
-        let upkeep = tokio::spawn(upkeep(Arc::clone(&self.context), stopped.clone()));
+        let gauges = tokio::spawn(gauges(Arc::clone(&self.context), stopped.clone()));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -100,62 +89,27 @@ impl Broker {
             connections.abort_all();
             while connections.join_next().await.is_some() {}
         }
-        let _ = upkeep.await;
-        let context = Arc::into_inner(self.context).ok_or(Error::ShutdownIncomplete)?;
-        tokio::task::spawn_blocking(move || context.into_topics().close())
-            .await
-            .map_err(|e| Error::Network(std::io::Error::other(e)))??;
-        tracing::info!("logs closed, clean shutdown recorded");
+        let _ = gauges.await;
         Ok(())
     }
 }
 
-/// Opens the topics, the group coordinator (which reads `__consumer_offsets`) and the
-/// producer id allocator.
-fn open_state(config: BrokerConfig) -> Result<Context> {
-    let now_ms = handlers::now_ms();
-    let topics = Topics::open(&config, now_ms)?;
-    let groups = Coordinator::open(config.groups, &topics, now_ms)?;
-    let producer_ids = ProducerIds::open(&config.data_dir)?;
-    Ok(Context::new(config, topics, groups, producer_ids))
-}
-
-async fn upkeep(context: Arc<Context>, mut stopped: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(UPKEEP_INTERVAL);
-    let mut tick = 0u64;
+async fn gauges(context: Arc<Context>, mut stopped: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(GAUGES_INTERVAL);
     loop {
         tokio::select! {
-            _ = ticker.tick() => {}
+            _ = ticker.tick() => record_gauges(context.engine()),
             _ = stopped.changed() => return,
         }
-        tick += 1;
-        let context = Arc::clone(&context);
-        let retention = tick.is_multiple_of(RETENTION_EVERY_TICKS);
-        let compaction = tick.is_multiple_of(COMPACTION_EVERY_TICKS);
-        let gauges = tick.is_multiple_of(GAUGES_EVERY_TICKS);
-        let _ = tokio::task::spawn_blocking(move || {
-            context.groups().tick();
-            context
-                .topics()
-                .maintain(handlers::now_ms(), retention, compaction);
-            if gauges {
-                record_gauges(&context);
-            }
-        })
-        .await;
     }
 }
 
 /// Refreshes the gauges that are sampled rather than counted: partitions and group lag.
-fn record_gauges(context: &Context) {
-    let topics = context.topics().list();
+fn record_gauges(engine: &Engine) {
+    let topics = engine.topics();
     crate::metrics::partitions(topics.iter().map(|t| t.partition_count() as usize).sum());
-    for (group, topic, partition, committed) in context.groups().all_offsets() {
-        let high_watermark = context
-            .topics()
-            .get(&topic)
-            .and_then(|t| t.partition(partition).ok().map(|p| p.offsets()));
-        if let Some(Ok(offsets)) = high_watermark {
+    for (group, topic, partition, committed) in engine.groups().all_offsets() {
+        if let Ok(offsets) = engine.offsets(&topic, partition) {
             let lag = (offsets.high_watermark - committed).max(0);
             crate::metrics::group_lag(&group, &topic, partition, lag);
         }

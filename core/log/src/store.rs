@@ -32,7 +32,8 @@ impl TopicPartition {
         }
     }
 
-    fn dir_name(&self) -> String {
+    /// The directory name of this partition's log, `TOPIC-PARTITION`.
+    pub fn dir_name(&self) -> String {
         format!("{}-{}", self.topic, self.partition)
     }
 

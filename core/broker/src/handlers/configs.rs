@@ -23,6 +23,7 @@ pub(crate) fn config_type(name: &str) -> i8 {
 /// Broker settings under Kafka's broker names: the topic defaults as `log.*` and friends.
 pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
     let config = context.config();
+    let engine = context.engine().config();
     let broker_name = |topic_name: &str| -> String {
         match topic_name {
             "max.message.bytes" => "message.max.bytes".into(),
@@ -35,8 +36,8 @@ pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
         }
     };
     let mut entries: Vec<(String, String)> = context
-        .topics()
-        .defaults()
+        .engine()
+        .topic_defaults()
         .entries()
         .into_iter()
         .map(|(name, value)| (broker_name(name), value))
@@ -45,11 +46,11 @@ pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
         ("broker.id".into(), config.node_id.to_string()),
         (
             "num.partitions".into(),
-            config.default_partitions.to_string(),
+            engine.default_partitions.to_string(),
         ),
         (
             "auto.create.topics.enable".into(),
-            config.auto_create_topics.to_string(),
+            engine.auto_create_topics.to_string(),
         ),
         (
             "socket.request.max.bytes".into(),
@@ -57,7 +58,7 @@ pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
         ),
         (
             "group.initial.rebalance.delay.ms".into(),
-            config
+            engine
                 .groups
                 .initial_rebalance_delay
                 .as_millis()
@@ -65,11 +66,11 @@ pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
         ),
         (
             "group.min.session.timeout.ms".into(),
-            config.groups.session_timeout_min_ms.to_string(),
+            engine.groups.session_timeout_min_ms.to_string(),
         ),
         (
             "group.max.session.timeout.ms".into(),
-            config.groups.session_timeout_max_ms.to_string(),
+            engine.groups.session_timeout_max_ms.to_string(),
         ),
     ]);
     entries.sort();

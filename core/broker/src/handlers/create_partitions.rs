@@ -5,33 +5,26 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Context, blocking, now_ms};
+use super::Context;
 use crate::codes::error_code;
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     context: &Context,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let results = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let added = blocking(|| {
-                context.topics().add_partitions(
-                    &topic.name,
-                    topic.count,
-                    request.validate_only,
-                    now_ms(),
-                )
-            });
-            let result = CreatePartitionsTopicResult::default().with_name(topic.name);
-            match added {
-                Ok(()) => result,
-                Err(error) => result
-                    .with_error_code(error_code(&error))
-                    .with_error_message(Some(StrBytes::from_string(error.to_string()))),
-            }
-        })
-        .collect();
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let added = context
+            .engine()
+            .create_partitions(&topic.name, topic.count, request.validate_only)
+            .await;
+        let result = CreatePartitionsTopicResult::default().with_name(topic.name);
+        results.push(match added {
+            Ok(()) => result,
+            Err(error) => result
+                .with_error_code(error_code(&error))
+                .with_error_message(Some(StrBytes::from_string(error.to_string()))),
+        });
+    }
     CreatePartitionsResponse::default().with_results(results)
 }

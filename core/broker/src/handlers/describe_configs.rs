@@ -65,7 +65,7 @@ fn describe(
     resource_type: i8,
     name: &str,
 ) -> Result<Vec<Described>, (i16, String)> {
-    let defaults = fjord_log::LogConfig::default().entries();
+    let defaults = fjord_engine::LogConfig::default().entries();
     let source = |config_name: &str, value: &str| {
         let built_in = defaults
             .iter()
@@ -79,8 +79,8 @@ fn describe(
     match resource_type {
         RESOURCE_TOPIC => {
             let topic = context
-                .topics()
-                .require(name)
+                .engine()
+                .require_topic(name)
                 .map_err(|e| (error_code(&e), e.to_string()))?;
             Ok(topic
                 .config

@@ -16,7 +16,7 @@ pub(crate) fn handle(
         .groups
         .into_iter()
         .map(|group_id| {
-            let Some(description) = context.groups().describe(&group_id) else {
+            let Some(description) = context.engine().groups().describe(&group_id) else {
                 // Kafka describes an unknown group as Dead; v6 adds an explicit error.
                 return DescribedGroup::default()
                     .with_group_id(group_id)

@@ -4,7 +4,7 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::Context;
 use crate::codes::error_code;
-use crate::groups::Identity;
+use fjord_engine::Identity;
 
 pub(crate) fn handle(context: &Context, request: HeartbeatRequest) -> HeartbeatResponse {
     let identity = Identity {
@@ -12,7 +12,11 @@ pub(crate) fn handle(context: &Context, request: HeartbeatRequest) -> HeartbeatR
         generation_id: request.generation_id,
         group_instance_id: request.group_instance_id.as_deref(),
     };
-    let code = match context.groups().heartbeat(&request.group_id, identity) {
+    let code = match context
+        .engine()
+        .groups()
+        .heartbeat(&request.group_id, identity)
+    {
         Ok(()) => 0,
         Err(error) => error_code(&error),
     };

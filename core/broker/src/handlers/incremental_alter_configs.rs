@@ -2,62 +2,68 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::Context;
 use super::configs::RESOURCE_TOPIC;
-use super::{Context, blocking};
 use crate::codes::error_code;
-use crate::{Error, Result};
+use fjord_engine::{Error, Result};
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     context: &Context,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let response = AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone());
-            if resource.resource_type != RESOURCE_TOPIC {
-                return response
-                    .with_error_code(kafka_protocol::ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "only topic configs can be altered; broker settings are set at start-up",
-                    )));
-            }
-            let altered = blocking(|| {
-                let topic = context.topics().require(&resource.resource_name)?;
-                let overrides = apply(topic.overrides.clone(), &topic.config, &resource.configs)?;
-                context.topics().alter_config(
-                    &resource.resource_name,
-                    overrides,
-                    request.validate_only,
-                )
-            });
-            match altered {
-                Ok(()) => response,
-                Err(error) => response
-                    .with_error_code(error_code(&error))
-                    .with_error_message(Some(StrBytes::from_string(error.to_string()))),
-            }
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        responses.push(alter(context, resource, request.validate_only).await);
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+async fn alter(
+    context: &Context,
+    resource: AlterConfigsResource,
+    validate_only: bool,
+) -> AlterConfigsResourceResponse {
+    let response = AlterConfigsResourceResponse::default()
+        .with_resource_type(resource.resource_type)
+        .with_resource_name(resource.resource_name.clone());
+    if resource.resource_type != RESOURCE_TOPIC {
+        return response
+            .with_error_code(kafka_protocol::ResponseError::InvalidRequest.code())
+            .with_error_message(Some(StrBytes::from_static_str(
+                "only topic configs can be altered; broker settings are set at start-up",
+            )));
+    }
+    let engine = context.engine();
+    let altered = async {
+        let topic = engine.require_topic(&resource.resource_name)?;
+        let overrides = apply(topic.overrides.clone(), &topic.config, &resource.configs)?;
+        engine
+            .alter_topic_config(&resource.resource_name, overrides, validate_only)
+            .await
+    };
+    match altered.await {
+        Ok(()) => response,
+        Err(error) => response
+            .with_error_code(error_code(&error))
+            .with_error_message(Some(StrBytes::from_string(error.to_string()))),
+    }
 }
 
 fn apply(
     mut overrides: BTreeMap<String, String>,
-    current: &fjord_log::LogConfig,
+    current: &fjord_engine::LogConfig,
     changes: &[AlterableConfig],
 ) -> Result<BTreeMap<String, String>> {
     for change in changes {
@@ -68,7 +74,7 @@ fn apply(
             .map(|v| v.to_string())
             .unwrap_or_default();
         let invalid = |reason| {
-            Error::Log(fjord_log::Error::InvalidConfig {
+            Error::Log(fjord_engine::LogError::InvalidConfig {
                 name: name.clone(),
                 value: value.clone(),
                 reason,

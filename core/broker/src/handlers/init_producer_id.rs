@@ -7,10 +7,13 @@
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::{Context, blocking};
+use super::Context;
 use crate::codes::error_code;
 
-pub(crate) fn handle(context: &Context, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(crate) async fn handle(
+    context: &Context,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let refused = |code: i16| {
         InitProducerIdResponse::default()
             .with_error_code(code)
@@ -21,9 +24,9 @@ pub(crate) fn handle(context: &Context, request: InitProducerIdRequest) -> InitP
         tracing::debug!("InitProducerId with a transactional id: transactions are not supported");
         return refused(ResponseError::TransactionalIdAuthorizationFailed.code());
     }
-    match blocking(|| context.producer_ids().allocate()) {
+    match context.engine().allocate_producer_id().await {
         Ok(id) => InitProducerIdResponse::default()
-            .with_producer_id(ProducerId(id))
+            .with_producer_id(ProducerId(id.0))
             .with_producer_epoch(0),
         Err(error) => {
             tracing::warn!(%error, "cannot reserve producer ids");

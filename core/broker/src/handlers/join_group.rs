@@ -9,9 +9,9 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, RequestHeade
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, nullable_since, since, wait};
-use crate::Error;
 use crate::codes::error_code;
-use crate::groups::{JoinRequest, Joined};
+use fjord_engine::Error;
+use fjord_engine::{JoinRequest, Joined};
 
 pub(crate) async fn handle(
     context: &Context,
@@ -45,7 +45,15 @@ pub(crate) async fn handle(
         require_known_member_id: version >= 4,
     };
     let member_id = join.member_id.clone();
-    match wait(context.groups().join(&request.group_id, join)).await {
+    match wait(
+        context
+            .engine()
+            .groups()
+            .join(&request.group_id, join)
+            .await,
+    )
+    .await
+    {
         Ok(joined) => joined_response(version, joined),
         Err(error) => {
             tracing::debug!(group = %request.group_id.as_str(), %error, "join refused");

@@ -26,7 +26,7 @@ pub(crate) fn handle(
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    let results = context.groups().leave(&request.group_id, &members);
+    let results = context.engine().groups().leave(&request.group_id, &members);
     let codes: Vec<i16> = results
         .iter()
         .map(|r| r.as_ref().map_or_else(error_code, |()| 0))

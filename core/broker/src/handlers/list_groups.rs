@@ -15,6 +15,7 @@ pub(crate) fn handle(
         filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
     };
     let groups = context
+        .engine()
         .groups()
         .list()
         .into_iter()

@@ -1,19 +1,16 @@
 //! Metadata: this broker, and the topics asked for (created on first use if allowed).
 
-use std::collections::BTreeMap;
-
+use fjord_engine::{Error, Topic};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Context, blocking, now_ms, since};
-use crate::Error;
+use super::{Context, since};
 use crate::codes::error_code;
-use crate::topics::{Topic, validate_topic_name};
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     context: &Context,
     version: i16,
     request: MetadataRequest,
@@ -29,23 +26,24 @@ pub(crate) fn handle(
     };
     let topics = if all {
         context
+            .engine()
             .topics()
-            .list()
             .iter()
             .map(|t| describe(context, version, t))
             .collect()
     } else {
-        let allow_create = request.allow_auto_topic_creation && config.auto_create_topics;
+        let allow_create = request.allow_auto_topic_creation;
         let names: Vec<String> = request
             .topics
             .iter()
             .flatten()
             .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
             .collect();
-        names
-            .into_iter()
-            .map(|name| lookup(context, version, name, allow_create))
-            .collect()
+        let mut topics = Vec::with_capacity(names.len());
+        for name in names {
+            topics.push(lookup(context, version, name, allow_create).await);
+        }
+        topics
     };
     MetadataResponse::default()
         .with_brokers(vec![broker])
@@ -54,43 +52,31 @@ pub(crate) fn handle(
         .with_topics(topics)
 }
 
-fn lookup(
+async fn lookup(
     context: &Context,
     version: i16,
     name: String,
     allow_create: bool,
 ) -> MetadataResponseTopic {
-    if let Some(topic) = context.topics().get(&name) {
-        return describe(context, version, &topic);
-    }
-    let error = match validate_topic_name(&name) {
-        Err(e) => e,
-        Ok(()) if allow_create => {
-            let partitions = context.config().default_partitions;
-            let created = blocking(|| {
-                context
-                    .topics()
-                    .create(&name, partitions, BTreeMap::new(), false, now_ms())
-            });
-            match created {
-                Ok(topic) => return describe(context, version, &topic),
-                // Created meanwhile by another request: describe that one.
-                Err(Error::TopicExists { .. }) => match context.topics().get(&name) {
-                    Some(topic) => return describe(context, version, &topic),
-                    None => Error::UnknownTopic {
-                        topic: name.clone(),
-                    },
+    let engine = context.engine();
+    let found = if allow_create {
+        engine.topic_or_create(&name).await
+    } else {
+        engine
+            .topic(&name)
+            .ok_or_else(|| match fjord_engine::validate_topic_name(&name) {
+                Err(invalid) => invalid,
+                Ok(()) => Error::UnknownTopic {
+                    topic: name.clone(),
                 },
-                Err(e) => e,
-            }
-        }
-        Ok(()) => Error::UnknownTopic {
-            topic: name.clone(),
-        },
+            })
     };
-    MetadataResponseTopic::default()
-        .with_name(Some(TopicName(StrBytes::from_string(name))))
-        .with_error_code(error_code(&error))
+    match found {
+        Ok(topic) => describe(context, version, &topic),
+        Err(error) => MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_string(name))))
+            .with_error_code(error_code(&error)),
+    }
 }
 
 fn describe(context: &Context, version: i16, topic: &Topic) -> MetadataResponseTopic {

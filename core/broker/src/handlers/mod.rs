@@ -28,13 +28,11 @@ mod produce;
 mod sync_group;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use fjord_engine::{Engine, Reply};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
-use tokio::sync::watch;
 
-use crate::groups::{Coordinator, Reply};
-use crate::producer_ids::ProducerIds;
-use crate::topics::Topics;
 use crate::{BrokerConfig, Error, Result};
 
 /// The APIs and versions this broker implements, advertised exactly by ApiVersions.
@@ -72,61 +70,24 @@ pub(crate) fn supports(api_key: ApiKey, version: i16) -> bool {
         .any(|&(key, min, max)| key == api_key && (min..=max).contains(&version))
 }
 
-/// Broker state shared by every connection.
+/// What every connection shares: the front end's settings and the engine it serves.
 #[derive(Debug)]
 pub(crate) struct Context {
     config: BrokerConfig,
-    topics: Topics,
-    groups: Coordinator,
-    producer_ids: ProducerIds,
-    /// Bumped after every append, to wake fetches waiting for data.
-    appended: watch::Sender<u64>,
+    engine: Arc<Engine>,
 }
 
 impl Context {
-    pub(crate) fn new(
-        config: BrokerConfig,
-        topics: Topics,
-        groups: Coordinator,
-        producer_ids: ProducerIds,
-    ) -> Self {
-        Self {
-            config,
-            topics,
-            groups,
-            producer_ids,
-            appended: watch::channel(0).0,
-        }
-    }
-
-    pub(crate) fn groups(&self) -> &Coordinator {
-        &self.groups
-    }
-
-    pub(crate) fn producer_ids(&self) -> &ProducerIds {
-        &self.producer_ids
+    pub(crate) fn new(config: BrokerConfig, engine: Arc<Engine>) -> Self {
+        Self { config, engine }
     }
 
     pub(crate) fn config(&self) -> &BrokerConfig {
         &self.config
     }
 
-    pub(crate) fn topics(&self) -> &Topics {
-        &self.topics
-    }
-
-    /// Wakes fetches waiting for data.
-    pub(crate) fn notify_appended(&self) {
-        self.appended
-            .send_modify(|count| *count = count.wrapping_add(1));
-    }
-
-    pub(crate) fn subscribe_appended(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
-    }
-
-    pub(crate) fn into_topics(self) -> Topics {
-        self.topics
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 }
 
@@ -148,14 +109,16 @@ pub(crate) async fn dispatch(
     let version = header.request_api_version;
     let response = match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(context, version, r)),
+        RequestKind::Metadata(r) => {
+            ResponseKind::Metadata(metadata::handle(context, version, r).await)
+        }
         RequestKind::CreateTopics(r) => {
-            ResponseKind::CreateTopics(create_topics::handle(context, version, r))
+            ResponseKind::CreateTopics(create_topics::handle(context, version, r).await)
         }
         RequestKind::DeleteTopics(r) => {
-            ResponseKind::DeleteTopics(delete_topics::handle(context, r))
+            ResponseKind::DeleteTopics(delete_topics::handle(context, r).await)
         }
-        RequestKind::Produce(r) => match produce::handle(context, version, r) {
+        RequestKind::Produce(r) => match produce::handle(context, version, r).await {
             Some(response) => ResponseKind::Produce(response),
             None => return Ok(None),
         },
@@ -165,10 +128,10 @@ pub(crate) async fn dispatch(
             )));
         }
         RequestKind::ListOffsets(r) => {
-            ResponseKind::ListOffsets(list_offsets::handle(context, version, r))
+            ResponseKind::ListOffsets(list_offsets::handle(context, version, r).await)
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(init_producer_id::handle(context, r))
+            ResponseKind::InitProducerId(init_producer_id::handle(context, r).await)
         }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(context, version, r))
@@ -184,13 +147,13 @@ pub(crate) async fn dispatch(
             ResponseKind::LeaveGroup(leave_group::handle(context, version, r))
         }
         RequestKind::OffsetCommit(r) => {
-            ResponseKind::OffsetCommit(offset_commit::handle(context, r))
+            ResponseKind::OffsetCommit(offset_commit::handle(context, r).await)
         }
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(offset_fetch::handle(context, version, r))
         }
         RequestKind::OffsetDelete(r) => {
-            ResponseKind::OffsetDelete(offset_delete::handle(context, r))
+            ResponseKind::OffsetDelete(offset_delete::handle(context, r).await)
         }
         RequestKind::ListGroups(r) => {
             ResponseKind::ListGroups(list_groups::handle(context, version, r))
@@ -199,22 +162,22 @@ pub(crate) async fn dispatch(
             ResponseKind::DescribeGroups(describe_groups::handle(context, version, r))
         }
         RequestKind::DeleteGroups(r) => {
-            ResponseKind::DeleteGroups(delete_groups::handle(context, r))
+            ResponseKind::DeleteGroups(delete_groups::handle(context, r).await)
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(context, version, r))
         }
         RequestKind::AlterConfigs(r) => {
-            ResponseKind::AlterConfigs(alter_configs::handle(context, r))
+            ResponseKind::AlterConfigs(alter_configs::handle(context, r).await)
         }
-        RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(context, r))
-        }
+        RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
+            incremental_alter_configs::handle(context, r).await,
+        ),
         RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(create_partitions::handle(context, r))
+            ResponseKind::CreatePartitions(create_partitions::handle(context, r).await)
         }
         RequestKind::DeleteRecords(r) => {
-            ResponseKind::DeleteRecords(delete_records::handle(context, r))
+            ResponseKind::DeleteRecords(delete_records::handle(context, r).await)
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(context, version, r))
@@ -249,24 +212,12 @@ pub(crate) fn nullable_since(
 }
 
 /// Waits for a group reply that may come when a rebalance round moves on.
-pub(crate) async fn wait<T>(reply: Reply<T>) -> Result<T> {
+pub(crate) async fn wait<T>(reply: Reply<T>) -> fjord_engine::Result<T> {
     match reply {
         Reply::Now(result) => result,
         // The sender is dropped only if the group itself went away.
         Reply::Later(receiver) => receiver
             .await
-            .unwrap_or(Err(Error::CoordinatorNotAvailable)),
+            .unwrap_or(Err(fjord_engine::Error::CoordinatorNotAvailable)),
     }
-}
-
-/// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Runs blocking log work (file I/O, maybe fsync) without stalling other connections.
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }

@@ -5,12 +5,15 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::{Context, blocking};
+use super::Context;
 use crate::codes::error_code;
-use crate::groups::offsets::PARTITIONS_PER_COMMIT_MAX;
-use crate::groups::{Commit, Identity};
+use fjord_engine::limits::PARTITIONS_PER_COMMIT_MAX;
+use fjord_engine::{Commit, Identity};
 
-pub(crate) fn handle(context: &Context, request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub(crate) async fn handle(
+    context: &Context,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     let identity = Identity {
         member_id: &request.member_id,
         generation_id: request.generation_id_or_member_epoch,
@@ -32,11 +35,10 @@ pub(crate) fn handle(context: &Context, request: OffsetCommitRequest) -> OffsetC
     let codes: Vec<i16> = if commits.len() > PARTITIONS_PER_COMMIT_MAX {
         vec![kafka_protocol::ResponseError::InvalidRequest.code(); commits.len()]
     } else {
-        let outcome = blocking(|| {
-            context
-                .groups()
-                .commit(&request.group_id, identity, commits, context.topics())
-        });
+        let outcome = context
+            .engine()
+            .commit_offsets(&request.group_id, identity, commits)
+            .await;
         match outcome {
             Ok(results) => results
                 .iter()

@@ -6,10 +6,13 @@ use kafka_protocol::messages::offset_delete_response::{
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Context, blocking};
+use super::Context;
 use crate::codes::error_code;
 
-pub(crate) fn handle(context: &Context, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub(crate) async fn handle(
+    context: &Context,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
     let partitions: Vec<(String, i32)> = request
         .topics
         .iter()
@@ -19,11 +22,11 @@ pub(crate) fn handle(context: &Context, request: OffsetDeleteRequest) -> OffsetD
                 .map(|p| (t.name.to_string(), p.partition_index))
         })
         .collect();
-    let outcome = blocking(|| {
-        context
-            .groups()
-            .delete_offsets(&request.group_id, partitions)
-    });
+    let outcome = context
+        .engine()
+        .groups()
+        .delete_offsets(&request.group_id, partitions)
+        .await;
     let results = match outcome {
         Ok(results) => results,
         Err(error) => return OffsetDeleteResponse::default().with_error_code(error_code(&error)),

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, since};
-use crate::groups::offsets::Committed;
+use fjord_engine::Committed;
 
 type Found = Vec<(String, i32, Option<Committed>)>;
 /// Commits grouped by topic, in the order found.
@@ -30,7 +30,7 @@ pub(crate) fn handle(
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let found = context.groups().fetch_offsets(&g.group_id, asked);
+                let found = context.engine().groups().fetch_offsets(&g.group_id, asked);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(topics_v8(found))
@@ -44,7 +44,10 @@ pub(crate) fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let found = context.groups().fetch_offsets(&request.group_id, asked);
+    let found = context
+        .engine()
+        .groups()
+        .fetch_offsets(&request.group_id, asked);
     OffsetFetchResponse::default().with_topics(topics_v1(version, found))
 }
 

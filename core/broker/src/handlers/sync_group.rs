@@ -4,9 +4,9 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, since, wait};
-use crate::Error;
 use crate::codes::error_code;
-use crate::groups::Identity;
+use fjord_engine::Error;
+use fjord_engine::Identity;
 
 pub(crate) async fn handle(
     context: &Context,
@@ -24,6 +24,7 @@ pub(crate) async fn handle(
         .map(|a| (a.member_id.to_string(), a.assignment.clone()))
         .collect();
     let reply = context
+        .engine()
         .groups()
         .sync(&request.group_id, identity, assignments);
     let outcome = wait(reply).await.and_then(|synced| {

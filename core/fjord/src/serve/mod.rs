@@ -6,10 +6,12 @@ mod heap;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use fjord_broker::{Broker, BrokerConfig};
+use fjord_engine::{Engine, EngineConfig, SystemClock};
 
 use self::config_file::ServeFile;
 
@@ -56,31 +58,47 @@ pub(crate) struct ServeArgs {
     log_config: Vec<String>,
 }
 
+/// `fjord serve` as configured.
+struct Settings {
+    engine: EngineConfig,
+    broker: BrokerConfig,
+    metrics_listen: Option<SocketAddr>,
+}
+
 pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (config, metrics_listen) = broker_config(args)?;
+    let settings = settings(args)?;
     heap::retain_freed_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fjord")
         .build()?;
     runtime.block_on(async {
-        if let Some(listen) = metrics_listen {
+        if let Some(listen) = settings.metrics_listen {
             crate::metrics::serve(listen).await?;
         }
-        let broker = Broker::bind(config).await?;
-        broker.run(shutdown_signal()).await?;
+        let data_dir = settings.engine.data_dir.display().to_string();
+        // The engine first: the Kafka port opens only once every partition is recovered.
+        let engine = Arc::new(Engine::open(settings.engine, Arc::new(SystemClock)).await?);
+        tracing::info!(data_dir, "engine ready");
+        let upkeep = engine.start_upkeep();
+        let broker = Broker::bind(settings.broker, Arc::clone(&engine)).await?;
+        let served = broker.run(shutdown_signal()).await;
+        upkeep.stop().await;
+        engine.close().await?;
+        tracing::info!("logs closed, clean shutdown recorded");
+        served?;
         anyhow::Ok(())
     })
 }
 
 /// Merges flags and environment (already merged by clap) over the settings file over the
-/// defaults, and checks the result: the broker config and the metrics address, if any.
-fn broker_config(args: ServeArgs) -> anyhow::Result<(BrokerConfig, Option<SocketAddr>)> {
+/// defaults, and checks the result.
+fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     let (file, file_name) = match &args.config {
         Some(path) => (ServeFile::read(path)?, path.display().to_string()),
         None => (ServeFile::default(), String::new()),
     };
-    broker_config_from(args, file, &file_name).with_context(|| {
+    settings_from(args, file, &file_name).with_context(|| {
         if file_name.is_empty() {
             "fjord serve settings".to_string()
         } else {
@@ -89,11 +107,7 @@ fn broker_config(args: ServeArgs) -> anyhow::Result<(BrokerConfig, Option<Socket
     })
 }
 
-fn broker_config_from(
-    args: ServeArgs,
-    file: ServeFile,
-    file_name: &str,
-) -> anyhow::Result<(BrokerConfig, Option<SocketAddr>)> {
+fn settings_from(args: ServeArgs, file: ServeFile, file_name: &str) -> anyhow::Result<Settings> {
     let listen = args.listen.or(file.listen);
     let listen = listen.as_deref().unwrap_or("127.0.0.1:9092");
     let listen: SocketAddr = listen
@@ -103,8 +117,9 @@ fn broker_config_from(
         .data_dir
         .or(file.data_dir)
         .unwrap_or_else(|| PathBuf::from("fjord-data"));
-    let mut config = BrokerConfig::new(listen, data_dir);
-    config.node_id = args.node_id.or(file.node_id).unwrap_or(1);
+    let mut broker = BrokerConfig::new(listen);
+    broker.node_id = args.node_id.or(file.node_id).unwrap_or(1);
+    let mut config = EngineConfig::new(data_dir);
     config.auto_create_topics = args
         .auto_create_topics
         .or(file.auto_create_topics)
@@ -122,8 +137,8 @@ fn broker_config_from(
     if let Some(advertised) = args.advertised_listener.or(file.advertised_listener) {
         let invalid = || format!("advertised-listener {advertised:?} must be HOST:PORT");
         let (host, port) = advertised.rsplit_once(':').with_context(invalid)?;
-        config.advertised_host = host.to_string();
-        config.advertised_port = port.parse().with_context(invalid)?;
+        broker.advertised_host = host.to_string();
+        broker.advertised_port = port.parse().with_context(invalid)?;
     }
     for (name, value) in &file.log_config {
         config
@@ -150,7 +165,11 @@ fn broker_config_from(
                 .with_context(|| format!("metrics-listen {listen:?} must be IP:PORT or off"))?,
         ),
     };
-    Ok((config, metrics_listen))
+    Ok(Settings {
+        engine: config,
+        broker,
+        metrics_listen,
+    })
 }
 
 /// Completes on SIGTERM or Ctrl-C.

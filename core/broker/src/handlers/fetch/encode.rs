@@ -6,7 +6,7 @@
 //! against the codec's own encoding of the same response.
 
 use bytes::BufMut;
-use fjord_log::Fetched;
+use fjord_engine::Fetched;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseHeader};
 use kafka_protocol::protocol::Encodable;

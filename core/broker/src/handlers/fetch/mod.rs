@@ -1,22 +1,22 @@
 //! Fetch: stored batches from each partition, long-polling until `min_bytes` arrive or
-//! `max_wait_ms` passes. Bytes go out as stored, never re-encoded: a local partition's
-//! batches go from the segment file to the socket with `sendfile` ([`encode`]).
+//! `max_wait_ms` passes. The wait is on the partitions fetched, not on every append. Bytes
+//! go out as stored, never re-encoded: a local partition's batches go from the segment file
+//! to the socket with `sendfile` ([`encode`]).
 
 mod encode;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use fjord_log::Fetched;
-use kafka_protocol::messages::fetch_request::FetchPartition;
+use fjord_engine::{FetchPartition, Fetched, Isolation, PartitionRead};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
-use super::{Context, blocking, since};
+use super::{Context, since};
 use crate::Result;
 use crate::codes::error_code;
 use crate::outgoing::Outgoing;
-use crate::partition::Isolation;
 
 /// Longest long poll honoured, whatever the client asks.
 const MAX_WAIT_LIMIT: Duration = Duration::from_secs(60);
@@ -40,42 +40,61 @@ pub(crate) async fn handle(context: &Context, version: i16, request: FetchReques
         Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_LIMIT);
     let deadline = Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let mut appended = context.subscribe_appended();
-    let answer = loop {
-        appended.borrow_and_update();
-        let (answer, read_bytes, errors) = blocking(|| read(context, version, &request));
-        // min_bytes 0 answers at once; otherwise wait for that much (at least one byte).
-        if min_bytes == 0 || read_bytes >= min_bytes || errors || Instant::now() >= deadline {
-            break answer;
-        }
-        // Wait for any append (or the deadline), then read again.
-        if tokio::time::timeout_at(deadline, appended.changed())
-            .await
-            .is_err()
-        {
-            break blocking(|| read(context, version, &request)).0;
-        }
-    };
-    let mut records = answer.records.iter();
-    for topic in &answer.response.responses {
-        for fetched in records.by_ref().take(topic.partitions.len()) {
-            crate::metrics::fetched(&topic.topic, fetched);
-        }
-    }
-    answer
-}
-
-/// One pass over the requested partitions: the answer, bytes read, and whether any
-/// partition answered with an error (which ends a long poll at once).
-fn read(context: &Context, version: i16, request: &FetchRequest) -> (Answer, usize, bool) {
     let isolation = if request.isolation_level == 1 {
         Isolation::LastStable
     } else {
         Isolation::HighWatermark
     };
-    let mut budget = usize::try_from(request.max_bytes).unwrap_or(0);
-    let (mut read_bytes, mut errors) = (0usize, false);
-    let mut records = Vec::new();
+    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let partitions: Arc<[FetchPartition]> = request
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            topic.partitions.iter().map(|p| FetchPartition {
+                topic: topic.topic.to_string(),
+                partition: p.partition,
+                offset: p.fetch_offset,
+                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+            })
+        })
+        .collect();
+    // Watch before the first read, so data landing between a read and the wait wakes it.
+    let mut waiter = context
+        .engine()
+        .waiter(partitions.iter().map(|p| (p.topic.clone(), p.partition)));
+    let reads = loop {
+        let reads = context
+            .engine()
+            .read(Arc::clone(&partitions), max_bytes, isolation)
+            .await;
+        let read_bytes: usize = reads
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| r.records.len())
+            .sum();
+        let errors = reads.iter().any(|r| r.is_err());
+        // min_bytes 0 answers at once; otherwise wait for that much (at least one byte).
+        if min_bytes == 0 || read_bytes >= min_bytes || errors || Instant::now() >= deadline {
+            break reads;
+        }
+        if !waiter.changed(deadline).await {
+            break context
+                .engine()
+                .read(Arc::clone(&partitions), max_bytes, isolation)
+                .await;
+        }
+    };
+    answer(version, &request, reads)
+}
+
+/// The response for `request` from one read of its partitions (in request order).
+fn answer(
+    version: i16,
+    request: &FetchRequest,
+    reads: Vec<fjord_engine::Result<PartitionRead>>,
+) -> Answer {
+    let mut reads = reads.into_iter();
+    let mut records = Vec::with_capacity(reads.len());
     let responses = request
         .topics
         .iter()
@@ -84,39 +103,35 @@ fn read(context: &Context, version: i16, request: &FetchRequest) -> (Answer, usi
                 .partitions
                 .iter()
                 .map(|p| {
-                    // KIP-74: the first partition with records always gets its first batch,
-                    // however large; after it, only whole batches within the budget left.
-                    let limit = usize::try_from(p.partition_max_bytes)
-                        .unwrap_or(0)
-                        .min(budget);
-                    let min_one_batch = read_bytes == 0;
-                    let read = read_partition(
-                        context,
-                        version,
-                        &topic.topic,
-                        p,
-                        limit,
-                        min_one_batch,
-                        isolation,
-                    );
+                    let read = reads
+                        .next()
+                        .unwrap_or(Err(fjord_engine::Error::UnknownPartition {
+                            topic: topic.topic.to_string(),
+                            partition: p.partition,
+                        }));
+                    let data = PartitionData::default()
+                        .with_partition_index(p.partition)
+                        .with_preferred_read_replica(BrokerId(-1))
+                        .with_records(None);
                     match read {
-                        Ok((data, fetched)) => {
-                            read_bytes += fetched.len();
-                            budget = budget.saturating_sub(fetched.len());
-                            records.push(fetched);
-                            data
+                        Ok(read) => {
+                            crate::metrics::fetched(&topic.topic, &read.records);
+                            records.push(read.records);
+                            data.with_high_watermark(read.offsets.high_watermark)
+                                .with_last_stable_offset(read.offsets.last_stable_offset)
+                                .with_log_start_offset(since(
+                                    version,
+                                    5,
+                                    read.offsets.log_start_offset,
+                                    -1,
+                                ))
                         }
                         Err(error) => {
-                            errors = true;
                             records.push(Fetched::Copied(bytes::Bytes::new()));
-                            PartitionData::default()
-                                .with_partition_index(p.partition)
-                                .with_error_code(error_code(&error))
+                            data.with_error_code(error_code(&error))
                                 .with_high_watermark(-1)
                                 .with_last_stable_offset(-1)
                                 .with_log_start_offset(-1)
-                                .with_preferred_read_replica(BrokerId(-1))
-                                .with_records(None)
                         }
                     }
                 })
@@ -127,37 +142,8 @@ fn read(context: &Context, version: i16, request: &FetchRequest) -> (Answer, usi
                 .with_partitions(partitions)
         })
         .collect();
-    let answer = Answer {
+    Answer {
         response: FetchResponse::default().with_responses(responses),
         records,
-    };
-    (answer, read_bytes, errors)
-}
-
-fn read_partition(
-    context: &Context,
-    version: i16,
-    topic_name: &str,
-    request: &FetchPartition,
-    limit: usize,
-    min_one_batch: bool,
-    isolation: Isolation,
-) -> Result<(PartitionData, Fetched)> {
-    let topic = context.topics().require(topic_name)?;
-    let partition = topic.partition(request.partition)?;
-    // Past the first partition with data, an exhausted budget means nothing more to read.
-    let fetched = if min_one_batch || limit > 0 {
-        partition.fetch(request.fetch_offset, limit, min_one_batch, isolation)?
-    } else {
-        Fetched::Copied(bytes::Bytes::new())
-    };
-    let offsets = partition.offsets()?;
-    let data = PartitionData::default()
-        .with_partition_index(request.partition)
-        .with_high_watermark(offsets.high_watermark)
-        .with_last_stable_offset(offsets.last_stable_offset)
-        .with_log_start_offset(since(version, 5, offsets.log_start_offset, -1))
-        .with_preferred_read_replica(BrokerId(-1))
-        .with_records(None);
-    Ok((data, fetched))
+    }
 }

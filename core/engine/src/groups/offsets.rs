@@ -19,11 +19,9 @@ use crate::partition::PartitionStorage;
 use crate::{Error, Result};
 
 /// The internal topic's name, as in Kafka.
-pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Kafka's `offset.metadata.max.bytes`.
-pub(crate) const METADATA_BYTES_MAX: usize = 4096;
-/// Records of one commit go in one batch; a request may commit this many partitions at most.
-pub(crate) const PARTITIONS_PER_COMMIT_MAX: usize = 100_000;
+pub(crate) const METADATA_BYTES_MAX: usize = crate::limits::OFFSET_METADATA_BYTES_MAX;
 
 const OFFSET_KEY_VERSION: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
@@ -32,11 +30,11 @@ const GROUP_VALUE_VERSION: i16 = 3;
 
 /// A committed offset with what came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Committed {
-    pub(crate) offset: i64,
-    pub(crate) leader_epoch: i32,
-    pub(crate) metadata: Option<String>,
-    pub(crate) commit_timestamp_ms: i64,
+pub struct Committed {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    pub commit_timestamp_ms: i64,
 }
 
 /// One record of the offsets topic, decoded.

@@ -1,10 +1,11 @@
 //! The group coordinator: consumer group membership (classic protocol) and committed offsets.
 //!
-//! Each group is a [`Group`] state machine behind one lock; requests that must wait for a
-//! rebalance round get a receiver and await it without holding the lock. Committed offsets
-//! are written to `__consumer_offsets` before they are acknowledged or visible, and are
-//! reloaded from it at start-up. A tick from the broker's upkeep task expires sessions and
-//! completes timed-out rounds.
+//! Each group is a [`Group`] state machine behind one lock, held only for in-memory work;
+//! requests that must wait for a rebalance round get a receiver and await it without holding
+//! the lock. Committed offsets are written to `__consumer_offsets` (on the engine's blocking
+//! pool) before they are acknowledged or visible, and are reloaded from it at start-up. A
+//! tick from the engine's upkeep task expires sessions and completes timed-out rounds. Time
+//! comes from the engine's clock.
 
 mod group;
 pub(crate) mod offsets;
@@ -13,14 +14,17 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use group::Group;
-pub(crate) use group::{GroupState, Identity, JoinRequest, Joined, Reply, Synced};
+pub use group::{GroupState, Identity, JoinRequest, Joined, JoinedMember, Reply, Synced};
 use offsets::{Committed, Entry, GroupOffsets, METADATA_BYTES_MAX, OFFSETS_TOPIC};
 
+use crate::blocking::BlockingPool;
+use crate::clock::Clock;
+use crate::limits::{GROUP_ID_BYTES_MAX, GROUP_MEMBERS_DEFAULT, GROUPS_DEFAULT};
 use crate::topics::{Topic, Topics};
 use crate::{Error, Result};
 
@@ -44,39 +48,39 @@ impl Default for GroupConfig {
             initial_rebalance_delay: Duration::from_millis(3000),
             session_timeout_min_ms: 6_000,
             session_timeout_max_ms: 1_800_000,
-            groups_max: 100_000,
-            members_max: 1_000,
+            groups_max: GROUPS_DEFAULT,
+            members_max: GROUP_MEMBERS_DEFAULT,
         }
     }
 }
 
 /// One partition's commit in an OffsetCommit.
 #[derive(Debug, Clone)]
-pub(crate) struct Commit {
-    pub(crate) topic: String,
-    pub(crate) partition: i32,
-    pub(crate) offset: i64,
-    pub(crate) leader_epoch: i32,
-    pub(crate) metadata: Option<String>,
+pub struct Commit {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
 }
 
 /// A group as DescribeGroups shows it.
 #[derive(Debug, Clone)]
-pub(crate) struct Description {
-    pub(crate) state: GroupState,
-    pub(crate) protocol_type: String,
-    pub(crate) protocol_name: String,
-    pub(crate) members: Vec<MemberDescription>,
+pub struct Description {
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol_name: String,
+    pub members: Vec<MemberDescription>,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct MemberDescription {
-    pub(crate) member_id: String,
-    pub(crate) group_instance_id: Option<String>,
-    pub(crate) client_id: String,
-    pub(crate) client_host: String,
-    pub(crate) metadata: Bytes,
-    pub(crate) assignment: Bytes,
+pub struct MemberDescription {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
 }
 
 #[derive(Debug)]
@@ -86,18 +90,26 @@ struct GroupEntry {
 }
 
 #[derive(Debug)]
-pub(crate) struct Coordinator {
+pub struct Coordinator {
     config: GroupConfig,
     groups: Mutex<HashMap<String, GroupEntry>>,
     offsets_topic: Arc<Topic>,
     /// Serialises writes to the offsets topic with the in-memory update that follows, so the
-    /// order in memory is the order in the log.
-    write_lock: Mutex<()>,
+    /// order in memory is the order in the log. Held across the write, so an async lock.
+    write_lock: tokio::sync::Mutex<()>,
+    clock: Arc<dyn Clock>,
+    pool: BlockingPool,
 }
 
 impl Coordinator {
     /// Opens (creating if needed) `__consumer_offsets` and loads every group's offsets.
-    pub(crate) fn open(config: GroupConfig, topics: &Topics, now_ms: i64) -> Result<Self> {
+    pub(crate) fn open(
+        config: GroupConfig,
+        topics: &Topics,
+        clock: Arc<dyn Clock>,
+        pool: BlockingPool,
+    ) -> Result<Self> {
+        let now_ms = clock.now_ms();
         let offsets_topic = match topics.get(OFFSETS_TOPIC) {
             Some(topic) => topic,
             None => {
@@ -108,7 +120,7 @@ impl Coordinator {
                 topics.create(OFFSETS_TOPIC, 1, overrides, false, now_ms)?
             }
         };
-        let entries = offsets::load(offsets_topic.partition(0)?)?;
+        let entries = offsets::load(&*offsets_topic.partition(0)?)?;
         let mut groups = HashMap::new();
         for (group_id, (generation_id, offsets)) in offsets::fold(entries) {
             let group = Group::new(group_id.clone(), generation_id);
@@ -122,7 +134,9 @@ impl Coordinator {
             config,
             groups: Mutex::new(groups),
             offsets_topic,
-            write_lock: Mutex::new(()),
+            write_lock: tokio::sync::Mutex::new(()),
+            clock,
+            pool,
         })
     }
 
@@ -146,23 +160,36 @@ impl Coordinator {
         }
     }
 
-    pub(crate) fn join(&self, group_id: &str, request: JoinRequest) -> Reply<Joined> {
+    /// Enters a member into the group's rebalance round; the answer may come later, when
+    /// the round's join phase completes.
+    pub async fn join(&self, group_id: &str, request: JoinRequest) -> Reply<Joined> {
+        let (reply, new_generation) = self.join_in_memory(group_id, request);
+        if let Some(generation) = new_generation {
+            self.record_generation(group_id, generation).await;
+        }
+        reply
+    }
+
+    /// The in-memory part of a join: the reply, and the group's new generation if the join
+    /// started one.
+    fn join_in_memory(&self, group_id: &str, request: JoinRequest) -> (Reply<Joined>, Option<i32>) {
         let checked = (|| {
             validate_group_id(group_id)?;
             self.check_session_timeout(request.session_timeout.as_millis() as i32)
         })();
         if let Err(error) = checked {
-            return Reply::Now(Err(error));
+            return (Reply::Now(Err(error)), None);
         }
         let mut groups = self.groups();
         if !groups.contains_key(group_id) {
             if !request.member_id.is_empty() {
-                return Reply::Now(Err(Error::UnknownMemberId {
+                let error = Error::UnknownMemberId {
                     member_id: request.member_id,
-                }));
+                };
+                return (Reply::Now(Err(error)), None);
             }
             if groups.len() >= self.config.groups_max {
-                return Reply::Now(Err(Error::CoordinatorNotAvailable));
+                return (Reply::Now(Err(Error::CoordinatorNotAvailable)), None);
             }
         }
         let entry = groups
@@ -172,39 +199,41 @@ impl Coordinator {
                 offsets: GroupOffsets::new(),
             });
         if request.member_id.is_empty() && entry.group.members.len() >= self.config.members_max {
-            return Reply::Now(Err(Error::GroupMaxSizeReached {
+            let error = Error::GroupMaxSizeReached {
                 group_id: group_id.to_string(),
-            }));
+            };
+            return (Reply::Now(Err(error)), None);
         }
         let generation_before = entry.group.generation_id;
-        let reply = entry
-            .group
-            .join(request, Instant::now(), self.config.initial_rebalance_delay);
+        let reply = entry.group.join(
+            request,
+            self.clock.now(),
+            self.config.initial_rebalance_delay,
+        );
         let generation = entry.group.generation_id;
-        drop(groups);
-        if generation != generation_before {
-            self.record_generation(group_id, generation);
-        }
-        reply
+        (
+            reply,
+            (generation != generation_before).then_some(generation),
+        )
     }
 
-    pub(crate) fn sync(
+    pub fn sync(
         &self,
         group_id: &str,
         identity: Identity<'_>,
         assignments: Vec<(String, Bytes)>,
     ) -> Reply<Synced> {
         match self.groups().get_mut(group_id) {
-            Some(entry) => entry.group.sync(identity, assignments, Instant::now()),
+            Some(entry) => entry.group.sync(identity, assignments, self.clock.now()),
             None => Reply::Now(Err(Error::UnknownMemberId {
                 member_id: identity.member_id.to_string(),
             })),
         }
     }
 
-    pub(crate) fn heartbeat(&self, group_id: &str, identity: Identity<'_>) -> Result<()> {
+    pub fn heartbeat(&self, group_id: &str, identity: Identity<'_>) -> Result<()> {
         match self.groups().get_mut(group_id) {
-            Some(entry) => entry.group.heartbeat(identity, Instant::now()),
+            Some(entry) => entry.group.heartbeat(identity, self.clock.now()),
             None => Err(Error::UnknownMemberId {
                 member_id: identity.member_id.to_string(),
             }),
@@ -212,13 +241,9 @@ impl Coordinator {
     }
 
     /// Removes members; one result per `(member id, instance id)` given.
-    pub(crate) fn leave(
-        &self,
-        group_id: &str,
-        members: &[(String, Option<String>)],
-    ) -> Vec<Result<()>> {
+    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Vec<Result<()>> {
         let mut groups = self.groups();
-        let now = Instant::now();
+        let now = self.clock.now();
         members
             .iter()
             .map(|(member_id, instance)| match groups.get_mut(group_id) {
@@ -231,8 +256,15 @@ impl Coordinator {
     }
 
     /// Expires sessions and completes rounds whose time is up.
-    pub(crate) fn tick(&self) {
-        let now = Instant::now();
+    pub(crate) async fn tick(&self) {
+        for (group_id, generation_id) in self.tick_in_memory() {
+            self.record_generation(&group_id, generation_id).await;
+        }
+    }
+
+    /// Moves every group's clock on; returns the groups that started a new generation.
+    fn tick_in_memory(&self) -> Vec<(String, i32)> {
+        let now = self.clock.now();
         let mut changed = Vec::new();
         let mut groups = self.groups();
         for (group_id, entry) in groups.iter_mut() {
@@ -244,33 +276,34 @@ impl Coordinator {
         }
         // Like Kafka, an empty group without commits is forgotten (bounded memory).
         groups.retain(|_, e| !(e.group.is_idle() && e.offsets.is_empty()));
-        drop(groups);
-        for (group_id, generation_id) in changed {
-            self.record_generation(&group_id, generation_id);
-        }
+        changed
     }
 
     /// Persists a group's new generation so generations keep increasing across restarts.
     /// Losing this write is harmless (members rejoin after a restart anyway), so it is logged,
     /// not returned.
-    fn record_generation(&self, group_id: &str, generation_id: i32) {
+    async fn record_generation(&self, group_id: &str, generation_id: i32) {
         let entry = Entry::Group {
             group_id: group_id.to_string(),
             generation_id: Some(generation_id),
         };
-        if let Err(error) = self.write(&[entry]) {
+        if let Err(error) = self.write(vec![entry]).await {
             tracing::warn!(group = group_id, %error, "cannot record the group generation");
         }
     }
 
-    fn write(&self, entries: &[Entry]) -> Result<()> {
+    /// Appends entries to the offsets topic on the blocking pool.
+    async fn write(&self, entries: Vec<Entry>) -> Result<()> {
         let partition = self.offsets_topic.partition(0)?;
-        crate::handlers::blocking(|| offsets::append(partition, entries, crate::handlers::now_ms()))
+        let now_ms = self.clock.now_ms();
+        self.pool
+            .run(move || offsets::append(&*partition, &entries, now_ms))
+            .await
     }
 
     /// Stores commits (OffsetCommit); one result per commit, or an error for the whole
     /// request when the member may not commit.
-    pub(crate) fn commit(
+    pub(crate) async fn commit(
         &self,
         group_id: &str,
         identity: Identity<'_>,
@@ -278,7 +311,7 @@ impl Coordinator {
         topics: &Topics,
     ) -> Result<Vec<Result<()>>> {
         validate_group_id(group_id)?;
-        let _write = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _write = self.write_lock.lock().await;
         {
             let mut groups = self.groups();
             if !groups.contains_key(group_id) {
@@ -296,10 +329,10 @@ impl Coordinator {
                 );
             }
             if let Some(entry) = groups.get_mut(group_id) {
-                entry.group.check_commit(identity, Instant::now())?;
+                entry.group.check_commit(identity, self.clock.now())?;
             }
         }
-        let now_ms = crate::handlers::now_ms();
+        let now_ms = self.clock.now_ms();
         let results: Vec<Result<()>> = commits.iter().map(|c| check_commit(c, topics)).collect();
         let entries: Vec<Entry> = commits
             .iter()
@@ -313,7 +346,7 @@ impl Coordinator {
             })
             .collect();
         if !entries.is_empty() {
-            self.write(&entries)?;
+            self.write(entries).await?;
         }
         if let Some(entry) = self.groups().get_mut(group_id) {
             for (commit, _) in commits.iter().zip(&results).filter(|(_, r)| r.is_ok()) {
@@ -327,7 +360,7 @@ impl Coordinator {
     }
 
     /// Committed offsets of a group: of the partitions asked for, or all with `None`.
-    pub(crate) fn fetch_offsets(
+    pub fn fetch_offsets(
         &self,
         group_id: &str,
         partitions: Option<Vec<(String, Vec<i32>)>>,
@@ -353,12 +386,12 @@ impl Coordinator {
 
     /// Deletes a group's commits for some partitions (OffsetDelete). Refused per topic
     /// while the group's members are subscribed to it.
-    pub(crate) fn delete_offsets(
+    pub async fn delete_offsets(
         &self,
         group_id: &str,
         partitions: Vec<(String, i32)>,
     ) -> Result<Vec<(String, i32, Result<()>)>> {
-        let _write = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _write = self.write_lock.lock().await;
         let subscribed = {
             let groups = self.groups();
             let entry = groups.get(group_id).ok_or_else(|| Error::GroupIdNotFound {
@@ -391,7 +424,7 @@ impl Coordinator {
             })
             .collect();
         if !tombstones.is_empty() {
-            self.write(&tombstones)?;
+            self.write(tombstones).await?;
         }
         if let Some(entry) = self.groups().get_mut(group_id) {
             for (topic, partition, _) in results.iter().filter(|(_, _, r)| r.is_ok()) {
@@ -402,7 +435,7 @@ impl Coordinator {
     }
 
     /// Every group: id, protocol type, state.
-    pub(crate) fn list(&self) -> Vec<(String, String, GroupState)> {
+    pub fn list(&self) -> Vec<(String, String, GroupState)> {
         let mut listed: Vec<_> = self
             .groups()
             .values()
@@ -422,7 +455,7 @@ impl Coordinator {
         listed
     }
 
-    pub(crate) fn describe(&self, group_id: &str) -> Option<Description> {
+    pub fn describe(&self, group_id: &str) -> Option<Description> {
         let groups = self.groups();
         let group = &groups.get(group_id)?.group;
         let protocol = group.protocol_name.clone();
@@ -446,8 +479,8 @@ impl Coordinator {
     }
 
     /// Deletes an empty group and its commits (DeleteGroups).
-    pub(crate) fn delete_group(&self, group_id: &str) -> Result<()> {
-        let _write = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+    pub async fn delete_group(&self, group_id: &str) -> Result<()> {
+        let _write = self.write_lock.lock().await;
         let keys: Vec<(String, i32)> = {
             let mut groups = self.groups();
             let entry = groups
@@ -472,7 +505,7 @@ impl Coordinator {
             group_id: group_id.to_string(),
             generation_id: None,
         });
-        let written = self.write(&tombstones);
+        let written = self.write(tombstones).await;
         let mut groups = self.groups();
         match written {
             Ok(()) => {
@@ -491,7 +524,7 @@ impl Coordinator {
 
 impl Coordinator {
     /// (group, topic, partition, committed offset) of every commit, for lag metrics.
-    pub(crate) fn all_offsets(&self) -> Vec<(String, String, i32, i64)> {
+    pub fn all_offsets(&self) -> Vec<(String, String, i32, i64)> {
         self.groups()
             .iter()
             .flat_map(|(group_id, e)| {
@@ -529,7 +562,7 @@ pub(crate) fn validate_group_id(group_id: &str) -> Result<()> {
     if group_id.is_empty() {
         return Err(Error::InvalidGroupId { reason: "empty" });
     }
-    if group_id.len() > 4096 {
+    if group_id.len() > GROUP_ID_BYTES_MAX {
         return Err(Error::InvalidGroupId {
             reason: "longer than 4096 bytes",
         });

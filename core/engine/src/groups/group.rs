@@ -19,7 +19,7 @@ use crate::{Error, Result};
 mod session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum GroupState {
+pub enum GroupState {
     Empty,
     PreparingRebalance,
     CompletingRebalance,
@@ -29,7 +29,7 @@ pub(crate) enum GroupState {
 
 impl GroupState {
     /// The name Kafka's tools show (ListGroups, DescribeGroups).
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Empty => "Empty",
             Self::PreparingRebalance => "PreparingRebalance",
@@ -42,58 +42,58 @@ impl GroupState {
 
 /// An answer now, or a receiver the answer will arrive on when the round moves on.
 #[derive(Debug)]
-pub(crate) enum Reply<T> {
+pub enum Reply<T> {
     Now(Result<T>),
     Later(oneshot::Receiver<Result<T>>),
 }
 
 /// A JoinGroup as the state machine sees it.
 #[derive(Debug, Clone)]
-pub(crate) struct JoinRequest {
-    pub(crate) member_id: String,
-    pub(crate) group_instance_id: Option<String>,
-    pub(crate) client_id: String,
-    pub(crate) client_host: String,
-    pub(crate) session_timeout: Duration,
-    pub(crate) rebalance_timeout: Duration,
-    pub(crate) protocol_type: String,
-    pub(crate) protocols: Vec<(String, Bytes)>,
+pub struct JoinRequest {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
     /// JoinGroup v4+: a member without an id is given one and asked to join again.
-    pub(crate) require_known_member_id: bool,
+    pub require_known_member_id: bool,
 }
 
 /// What a member learns when a round's join phase completes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Joined {
-    pub(crate) generation_id: i32,
-    pub(crate) protocol_type: Option<String>,
-    pub(crate) protocol_name: Option<String>,
-    pub(crate) leader: String,
-    pub(crate) member_id: String,
+pub struct Joined {
+    pub generation_id: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: String,
+    pub member_id: String,
     /// Every member with its metadata for the chosen protocol: the leader's only.
-    pub(crate) members: Vec<JoinedMember>,
+    pub members: Vec<JoinedMember>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct JoinedMember {
-    pub(crate) member_id: String,
-    pub(crate) group_instance_id: Option<String>,
-    pub(crate) metadata: Bytes,
+pub struct JoinedMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub metadata: Bytes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Synced {
-    pub(crate) protocol_type: Option<String>,
-    pub(crate) protocol_name: Option<String>,
-    pub(crate) assignment: Bytes,
+pub struct Synced {
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignment: Bytes,
 }
 
 /// Who a request claims to be: member id, generation, static instance id.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Identity<'a> {
-    pub(crate) member_id: &'a str,
-    pub(crate) generation_id: i32,
-    pub(crate) group_instance_id: Option<&'a str>,
+pub struct Identity<'a> {
+    pub member_id: &'a str,
+    pub generation_id: i32,
+    pub group_instance_id: Option<&'a str>,
 }
 
 #[derive(Debug)]

@@ -26,9 +26,10 @@ fn request(member_id: &str, instance: Option<&str>) -> JoinRequest {
 fn now_or_wait<T: std::fmt::Debug>(reply: Reply<T>) -> Result<T> {
     match reply {
         Reply::Now(result) => result,
-        Reply::Later(mut receiver) => receiver.try_recv().unwrap_or(Err(Error::MalformedRequest {
-            reason: "still waiting".into(),
-        })),
+        // Not answered yet: reported as the rebalance still going on.
+        Reply::Later(mut receiver) => receiver
+            .try_recv()
+            .unwrap_or(Err(Error::RebalanceInProgress)),
     }
 }
 

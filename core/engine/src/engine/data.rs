@@ -1,0 +1,268 @@
+//! The data path: append, read, wait for new data, offsets.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use bytes::BytesMut;
+use fjord_log::{Fetched, TimestampOffset};
+use tokio::sync::watch;
+
+use super::Engine;
+use crate::partition::{Isolation, PartitionOffsets};
+use crate::types::Offset;
+use crate::{Error, Result};
+
+/// Who is appending. The rules differ: only the coordinator writes internal topics, and
+/// (until transactions) nobody but the engine itself writes control batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A Kafka client's produce request.
+    Client,
+    /// A coordinator of the engine (groups, later transactions).
+    Coordinator,
+    /// An in-process writer: a processor, a connector, a continuous query.
+    Internal,
+}
+
+/// Where an append went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: Offset,
+    pub last_offset: Offset,
+    /// The log-append time stamped on the batches, or -1 under `CreateTime`.
+    pub log_append_time_ms: i64,
+    pub records_count: i64,
+    /// The partition's log start offset after the append.
+    pub log_start_offset: Offset,
+    /// A producer's retry of batches already in the log: nothing was written.
+    pub duplicate: bool,
+}
+
+/// One partition of a multi-partition read.
+#[derive(Debug, Clone)]
+pub struct FetchPartition {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// Most bytes from this partition (the first batch of the read goes whole, KIP-74).
+    pub max_bytes: usize,
+}
+
+/// What a read found in one partition: whole stored batches, and the partition's offsets.
+#[derive(Debug, Clone)]
+pub struct PartitionRead {
+    pub records: Fetched,
+    pub offsets: PartitionOffsets,
+}
+
+impl Engine {
+    /// Appends a batch buffer (record batch v2, one or more) to a partition: every batch is
+    /// checked whole, offsets are assigned in place (the buffer is written as it is, never
+    /// re-encoded), and the call returns once the batches are durable under the topic's
+    /// flush policy. The high watermark moves and the partition's waiters wake.
+    pub async fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        batches: BytesMut,
+        origin: Origin,
+    ) -> Result<Appended> {
+        let topic = self.require_topic(topic)?;
+        let storage = topic.partition(partition)?;
+        if topic.is_internal() && origin != Origin::Coordinator {
+            return Err(Error::InternalTopicWrite {
+                topic: topic.name.clone(),
+            });
+        }
+        if origin != Origin::Coordinator {
+            check_attributes(&batches)?;
+        }
+        let now_ms = self.clock.now_ms();
+        let mut batches = batches;
+        self.pool
+            .run(move || {
+                let info = storage.append(&mut batches, now_ms)?;
+                let log_start_offset = storage.offsets()?.log_start_offset;
+                Ok(Appended {
+                    base_offset: Offset(info.base_offset),
+                    last_offset: Offset(info.last_offset),
+                    log_append_time_ms: info.log_append_time_ms,
+                    records_count: info.records_count,
+                    log_start_offset: Offset(log_start_offset),
+                    duplicate: info.duplicate,
+                })
+            })
+            .await
+    }
+
+    /// Reads several partitions in one pass, as a Kafka fetch does: from each partition's
+    /// offset, whole batches up to its `max_bytes` and `max_bytes_total` overall, none past
+    /// what `isolation` lets the reader see. The first partition with data gets its first
+    /// batch whole however large (KIP-74); after it only whole batches within the budget.
+    /// One result per partition, in order.
+    pub async fn read(
+        &self,
+        partitions: Arc<[FetchPartition]>,
+        max_bytes_total: usize,
+        isolation: Isolation,
+    ) -> Vec<Result<PartitionRead>> {
+        let topics = Arc::clone(&self.topics);
+        let count = partitions.len();
+        let read = self
+            .pool
+            .run(move || {
+                Ok(read_partitions(
+                    &topics,
+                    &partitions,
+                    max_bytes_total,
+                    isolation,
+                ))
+            })
+            .await;
+        match read {
+            Ok(results) => results,
+            Err(error) => {
+                let reason = error.to_string();
+                (0..count)
+                    .map(|_| {
+                        Err(Error::WorkerFailed {
+                            reason: reason.clone(),
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Watches the high watermarks of `partitions` (unknown ones are left out), so a reader
+    /// can wait for data on exactly the partitions it reads.
+    pub fn waiter(&self, partitions: impl IntoIterator<Item = (String, i32)>) -> Waiter {
+        let receivers = partitions
+            .into_iter()
+            .filter_map(|(topic, partition)| {
+                let storage = self.topic(&topic)?.partition(partition).ok()?;
+                let mut receiver = storage.watch_high_watermark();
+                receiver.borrow_and_update();
+                Some(receiver)
+            })
+            .collect();
+        Waiter { receivers }
+    }
+
+    /// A partition's offsets (from memory: never waits for the disk).
+    pub fn offsets(&self, topic: &str, partition: i32) -> Result<PartitionOffsets> {
+        self.require_topic(topic)?.partition(partition)?.offsets()
+    }
+
+    /// When the partition's last append landed (wall-clock ms), if any since start-up.
+    pub fn last_append_ms(&self, topic: &str, partition: i32) -> Result<Option<i64>> {
+        Ok(self
+            .require_topic(topic)?
+            .partition(partition)?
+            .last_append_ms())
+    }
+
+    /// The first record at or after `timestamp_ms` below the high watermark.
+    pub async fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> Result<Option<TimestampOffset>> {
+        let storage = self.require_topic(topic)?.partition(partition)?;
+        self.pool
+            .run(move || storage.offset_for_timestamp(timestamp_ms))
+            .await
+    }
+
+    /// Moves the log start offset up to `offset` (DeleteRecords); returns the new one.
+    pub async fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
+        let storage = self.require_topic(topic)?.partition(partition)?;
+        self.pool.run(move || storage.delete_records(offset)).await
+    }
+}
+
+/// A client batch may not carry the control bit, nor (until transactions) the
+/// transactional bit. Batches are walked by their headers only; the log checks the rest.
+fn check_attributes(batches: &[u8]) -> Result<()> {
+    for (batch_index, batch) in fjord_record::batches(batches).enumerate() {
+        let Ok(batch) = batch else {
+            return Ok(()); // malformed: the log's full check reports it
+        };
+        let attributes = batch.header.attributes;
+        let attribute = if attributes.is_control() {
+            "control"
+        } else if attributes.is_transactional() {
+            "transactional"
+        } else {
+            continue;
+        };
+        return Err(Error::ForbiddenBatchAttribute {
+            batch_index,
+            attribute,
+        });
+    }
+    Ok(())
+}
+
+fn read_partitions(
+    topics: &crate::topics::Topics,
+    partitions: &[FetchPartition],
+    max_bytes_total: usize,
+    isolation: Isolation,
+) -> Vec<Result<PartitionRead>> {
+    let mut budget = max_bytes_total;
+    let mut read_bytes = 0usize;
+    partitions
+        .iter()
+        .map(|p| {
+            let storage = topics.require(&p.topic)?.partition(p.partition)?;
+            let limit = p.max_bytes.min(budget);
+            let min_one_batch = read_bytes == 0;
+            // Past the first partition with data, an exhausted budget means nothing to read.
+            let records = if min_one_batch || limit > 0 {
+                storage.fetch(p.offset, limit, min_one_batch, isolation)?
+            } else {
+                Fetched::Copied(bytes::Bytes::new())
+            };
+            read_bytes += records.len();
+            budget = budget.saturating_sub(records.len());
+            Ok(PartitionRead {
+                records,
+                offsets: storage.offsets()?,
+            })
+        })
+        .collect()
+}
+
+/// High-watermark watches over a set of partitions, from [`Engine::waiter`].
+#[derive(Debug)]
+pub struct Waiter {
+    receivers: Vec<watch::Receiver<i64>>,
+}
+
+impl Waiter {
+    /// Waits until a watched partition's high watermark moved since the last call (or since
+    /// the waiter was made), or `deadline` passes. Returns whether something moved. A
+    /// partition deleted meanwhile counts as moved, so the caller reads again and sees why.
+    pub async fn changed(&mut self, deadline: tokio::time::Instant) -> bool {
+        let mut waits: Vec<Pin<Box<dyn Future<Output = _> + Send + '_>>> = self
+            .receivers
+            .iter_mut()
+            .map(|r| Box::pin(r.changed()) as Pin<Box<dyn Future<Output = _> + Send + '_>>)
+            .collect();
+        let any = std::future::poll_fn(|cx| {
+            if waits
+                .iter_mut()
+                .any(|wait| wait.as_mut().poll(cx).is_ready())
+            {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        tokio::time::timeout_at(deadline, any).await.is_ok()
+    }
+}

@@ -1,0 +1,67 @@
+//! Fjord's engine: the one in-process API under every front end.
+//!
+//! [`Engine`] owns the topic catalog, the partitions (behind [`PartitionStorage`]), the group
+//! coordinator, producer ids, the background workers and a [`Clock`]. The Kafka wire server
+//! (`fjord-broker`) is one front end on it; processors, connectors and SQL are others, and
+//! reach data only through this crate. So the rules a Kafka client gets (validation,
+//! durability, offsets, group generations) hold for every writer and reader, because there
+//! is only one implementation of them.
+//!
+//! # Guarantees of the API
+//! - [`Engine::append`] returns once the batches are durable under the topic's flush policy
+//!   (`flush.messages=1`: synced; otherwise written to the page cache, surviving a process
+//!   crash). A returned offset is never reused.
+//! - [`Engine::read`] returns whole stored batches, CRC-checked, never past the high
+//!   watermark. [`Engine::waiter`] wakes a reader when a partition it reads moves, not on
+//!   every append anywhere.
+//! - A committed offset is durable in `__consumer_offsets` before
+//!   [`Engine::commit_offsets`] returns, and visible only then.
+//! - Topic creation, deletion and config changes are atomic at their topic file.
+//!
+//! # How it is built
+//! Every method that may touch the disk is `async` and runs its file work on a bounded
+//! blocking pool of the engine's own (`blocking`), so the engine works on any tokio runtime
+//! (current-thread included) and no async worker ever waits on a disk, a sync or a lock held
+//! across one. Locks are held only for memory: the topic map is swapped, never held across
+//! file work; a partition's offsets are kept beside its log, so asking for them never waits
+//! for an append's sync. Compaction runs on a worker of its own.
+//!
+//! Time enters through the [`Clock`]; tests use a [`ManualClock`] and the round methods
+//! ([`Engine::run_upkeep`], [`Engine::run_compaction`]) to drive background work.
+//!
+//! # Invariants
+//! - Only [`Origin::Coordinator`] writes internal topics (`__consumer_offsets`); no other
+//!   origin writes control batches or (until transactions) transactional ones.
+//! - `log_start_offset <= high_watermark <= log_end_offset` for every partition.
+//! - Every small file the engine writes goes through `durable`: temporary file, sync,
+//!   rename, directory sync, CRC checked on read.
+
+mod blocking;
+mod clock;
+mod config;
+mod durable;
+mod engine;
+mod error;
+mod groups;
+mod hooks;
+pub mod limits;
+mod partition;
+pub mod partitioner;
+mod producer_ids;
+mod topics;
+mod types;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::EngineConfig;
+pub use engine::{Appended, Engine, FetchPartition, Origin, PartitionRead, Upkeep, Waiter};
+pub use error::{Error, Result};
+pub use fjord_log::{Error as LogError, Fetched, FileSlice, LogConfig, TimestampOffset};
+pub use groups::offsets::{Committed, OFFSETS_TOPIC};
+pub use groups::{
+    Commit, Coordinator, Description, GroupConfig, GroupState, Identity, JoinRequest, Joined,
+    JoinedMember, MemberDescription, Reply, Synced,
+};
+pub use hooks::{HookPoint, Hooks};
+pub use partition::{Isolation, LocalPartition, PartitionOffsets, PartitionStorage};
+pub use topics::{Topic, validate_topic_name};
+pub use types::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};

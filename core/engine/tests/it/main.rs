@@ -1,0 +1,5 @@
+//! The engine's in-process API, driven directly with a manual clock: one test binary.
+
+mod background;
+mod data;
+mod support;
