@@ -42,9 +42,17 @@ def test_topic_configs_partitions_and_records(broker):
     assert len(admin.list_topics(timeout=30).topics["admin"].partitions) == 4
 
     producer = ck.Producer({"bootstrap.servers": broker.bootstrap})
+    failed = []
+    # The topic is now compacted: records need keys (Kafka refuses them without).
     for i in range(10):
-        producer.produce("admin", value=str(i), partition=3)
+        producer.produce("admin", key=f"k{i}", value=str(i), partition=3,
+                         on_delivery=lambda error, _: error and failed.append(error))
+    assert producer.flush(30) == 0 and not failed, failed
+    # A batch holding a record without a key is refused whole.
+    producer.produce("admin", value="no key", partition=3,
+                     on_delivery=lambda error, _: failed.append(error))
     assert producer.flush(30) == 0
+    assert [e.code() for e in failed] == [ck.KafkaError.INVALID_RECORD], failed
     deleted = admin.delete_records([ck.TopicPartition("admin", 3, 6)])
     assert [r.result(30).low_watermark for r in deleted.values()] == [6]
 

@@ -3,6 +3,8 @@
 import socket
 import struct
 import subprocess
+import time
+import urllib.request
 
 
 def raw_request(broker, payload: bytes) -> bytes:
@@ -70,3 +72,58 @@ def test_huge_array_counts_do_not_exhaust_memory(broker):
     body = header + b"\xff\xff\xff\xff\x0f"  # unsigned varint 2^32-1, i.e. 2^32-2 elements
     assert raw_request(broker, struct.pack(">i", len(body)) + body) == b""
     broker_still_serves(broker)
+
+
+def api_versions(connection: socket.socket) -> bytes:
+    """Sends ApiVersions v0 and returns the response body; b"" if the broker closed."""
+    connection.sendall(struct.pack(">ihhih", 10, 18, 0, 1, 0))
+    data = b""
+    while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+        try:
+            chunk = connection.recv(65536)
+        except ConnectionResetError:
+            return b""
+        if not chunk:
+            return b""
+        data += chunk
+    return data[4:]
+
+
+def test_connections_past_the_per_address_limit_are_closed(tmp_path):
+    from conftest import Broker
+
+    broker = Broker(tmp_path / "data").start("--max-connections-per-ip", "3")
+    try:
+        # The start-up probe's connection may still be counted: wait until it is not.
+        kept = []
+        deadline = time.monotonic() + 30
+        while len(kept) < 3 and time.monotonic() < deadline:
+            connection = socket.create_connection(("127.0.0.1", broker.port), timeout=10)
+            if api_versions(connection):
+                kept.append(connection)
+            else:
+                connection.close()
+                time.sleep(0.05)
+        assert len(kept) == 3
+        # A fourth from the same address is closed before it is served.
+        extra = socket.create_connection(("127.0.0.1", broker.port), timeout=10)
+        assert api_versions(extra) == b""
+        extra.close()
+        # Each open one still works; once one closes, a new connection is served again.
+        assert all(api_versions(c) for c in kept)
+        kept.pop().close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            again = socket.create_connection(("127.0.0.1", broker.port), timeout=10)
+            served = api_versions(again)
+            again.close()
+            if served:
+                break
+            time.sleep(0.05)
+        assert served
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics").read()
+        assert b'fjord_connections_refused_total{limit="max.connections.per.ip"}' in metrics
+    finally:
+        for connection in kept:
+            connection.close()
+        assert broker.stop() == 0

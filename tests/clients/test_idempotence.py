@@ -40,18 +40,21 @@ class Connection:
         assert error == 0
         return producer_id, epoch
 
-    def produce(self, topic, batch):
+    def produce(self, topic, batch, version=3):
         name = topic.encode()
-        body = (struct.pack(">hhi", -1, -1, 30_000) + struct.pack(">ih", 1, len(name)) + name
+        # v3 added the transactional id (null here) before acks.
+        transactional_id = struct.pack(">h", -1) if version >= 3 else b""
+        body = (transactional_id + struct.pack(">hi", -1, 30_000)
+                + struct.pack(">ih", 1, len(name)) + name
                 + struct.pack(">iii", 1, 0, len(batch)) + bytes(batch))
-        response = self.request(0, 3, body)
+        response = self.request(0, version, body)
         offset = 4 + 2 + len(name) + 4  # topic count, name, partition count
         _index, error, base_offset = struct.unpack(">ihq", response[offset:offset + 14])
         return error, base_offset
 
 
-def batch(producer_id, epoch, sequence, count):
-    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+def batch(producer_id, epoch, sequence, count, transactional=False):
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=transactional,
                                         producer_id=producer_id, producer_epoch=epoch,
                                         base_sequence=sequence, batch_size=1 << 20)
     for i in range(count):
@@ -84,3 +87,30 @@ def test_retried_batches_are_written_once(broker):
     low, high = consumer.get_watermark_offsets(ck.TopicPartition("once", 0), timeout=30)
     consumer.close()
     assert (low, high) == (0, 6)
+
+
+UNSUPPORTED_VERSION = 35
+INVALID_TOPIC_EXCEPTION = 17
+INVALID_RECORD = 87
+
+
+def test_refused_produce_requests_write_nothing(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("refused", 1, 1)])["refused"].result(30)
+    connection = Connection(broker)
+    # Produce v0-v2 (message formats v0/v1) are advertised, as by Kafka 4, and refused.
+    for version in (0, 1, 2):
+        error, _ = connection.produce("refused", batch(-1, -1, -1, 1), version=version)
+        assert error == UNSUPPORTED_VERSION, version
+    # Clients do not write internal topics, nor transactional batches (no transactions yet).
+    error, _ = connection.produce("__consumer_offsets", batch(-1, -1, -1, 1))
+    assert error == INVALID_TOPIC_EXCEPTION
+    producer_id, epoch = connection.init_producer_id()
+    error, _ = connection.produce("refused", batch(producer_id, epoch, 0, 1, transactional=True))
+    assert error == INVALID_RECORD
+    # The connection still works, and nothing was written.
+    assert connection.produce("refused", batch(-1, -1, -1, 2)) == (0, 0)
+    consumer = ck.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "refused"})
+    low, high = consumer.get_watermark_offsets(ck.TopicPartition("refused", 0), timeout=30)
+    consumer.close()
+    assert (low, high) == (0, 2)

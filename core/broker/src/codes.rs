@@ -14,6 +14,7 @@ fn response_error(error: &Error) -> ResponseError {
         Error::UnknownTopic { .. } | Error::UnknownPartition { .. } => {
             ResponseError::UnknownTopicOrPartition
         }
+        Error::UnknownTopicId { .. } => ResponseError::UnknownTopicId,
         Error::TopicExists { .. } => ResponseError::TopicAlreadyExists,
         Error::InvalidTopicName { .. } | Error::InternalTopicWrite { .. } => {
             ResponseError::InvalidTopicException
@@ -61,5 +62,9 @@ fn log_error(error: &fjord_engine::LogError) -> ResponseError {
         Log::AlreadyExists { .. } => ResponseError::TopicAlreadyExists,
         Log::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         Log::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        Log::InvalidRecords { rule, .. } => match rule {
+            fjord_engine::RecordRule::KeyRequired => ResponseError::InvalidRecord,
+            fjord_engine::RecordRule::TimestampOutOfRange => ResponseError::InvalidTimestamp,
+        },
     }
 }

@@ -1,7 +1,6 @@
 use std::net::SocketAddr;
 
-/// Largest request frame accepted by default (Kafka's `socket.request.max.bytes`).
-pub(crate) const REQUEST_BYTES_MAX_DEFAULT: usize = 100 * 1024 * 1024;
+use crate::limits::{CONNECTIONS_DEFAULT, CONNECTIONS_PER_IP_DEFAULT, REQUEST_BYTES_MAX_DEFAULT};
 
 /// How the Kafka front end runs. What it serves (topics, groups) is the engine's.
 #[derive(Debug, Clone)]
@@ -17,6 +16,10 @@ pub struct BrokerConfig {
     pub cluster_id: String,
     /// `socket.request.max.bytes`: larger frames close the connection before allocation.
     pub request_bytes_max: usize,
+    /// `max.connections`: at this many open connections the listener waits for one to close.
+    pub connections_max: usize,
+    /// `max.connections.per.ip`: a connection past this many from one address is closed.
+    pub connections_per_ip_max: usize,
 }
 
 impl BrokerConfig {
@@ -29,6 +32,8 @@ impl BrokerConfig {
             node_id: 1,
             cluster_id: "fjord-cluster".to_string(),
             request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
+            connections_max: CONNECTIONS_DEFAULT,
+            connections_per_ip_max: CONNECTIONS_PER_IP_DEFAULT,
         }
     }
 }

@@ -17,16 +17,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::handlers::{self, Context, Response};
+use crate::limits::{FRAME_BYTES_MIN, READ_AHEAD_BYTES, READ_AHEAD_FRAMES, WRITE_QUEUE_RESPONSES};
 use crate::outgoing::Outgoing;
-use crate::server::FRAME_BYTES_MIN;
 use crate::{Error, Result};
-
-/// Frames read ahead of the one being handled, at most.
-const READ_AHEAD_FRAMES: usize = 32;
-/// Bytes of frames read ahead, at most; a larger frame is read once nothing else is waiting.
-const READ_AHEAD_BYTES: usize = 16 * 1024 * 1024;
-/// Encoded responses waiting for the socket, at most.
-const WRITE_QUEUE_RESPONSES: usize = 4;
 
 /// A request frame (without its size prefix) and its share of the read-ahead budget, given
 /// back when the frame is dropped after handling.
@@ -209,10 +202,14 @@ async fn handle_frame(
             reason: format!("{api_key:?} version {version} is not supported"),
         });
     }
+    if api_key == ApiKey::Produce && version <= handlers::produce_legacy::LEGACY_VERSION_MAX {
+        let refused = handlers::produce_legacy::refuse(&frame, version)?;
+        return Ok(refused.map(Outgoing::bytes));
+    }
     let (header, request) = crate::server::decode(api_key, version, &mut frame)?;
     let started = std::time::Instant::now();
     let response = handlers::dispatch(context, &header, peer, request).await?;
-    crate::metrics::request(api_key, started.elapsed());
+    crate::metrics::request(api_key, version, started.elapsed());
     tracing::trace!(?api_key, version, elapsed = ?started.elapsed(), "handled");
     match response {
         Some(Response::Message(response)) => {

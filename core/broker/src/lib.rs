@@ -26,6 +26,7 @@ mod config;
 mod connection;
 mod error;
 mod handlers;
+pub mod limits;
 mod metrics;
 mod outgoing;
 mod server;

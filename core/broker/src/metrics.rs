@@ -1,10 +1,11 @@
 //! Prometheus metrics the broker records, through the `metrics` facade (the binary installs
 //! the exporter). Names follow Prometheus conventions: `_total` counters, base units.
 //!
-//! - `fjord_requests_total{api}`, `fjord_request_duration_seconds{api}`
+//! - `fjord_requests_total{api,version}`, `fjord_request_duration_seconds{api}`
 //! - `fjord_bytes_in_total{topic}`, `fjord_records_in_total{topic}` (produced)
 //! - `fjord_bytes_out_total{topic}`, `fjord_records_out_total{topic}` (fetched)
 //! - `fjord_connections`, `fjord_partitions`
+//! - `fjord_connections_refused_total{limit}`: connections closed at once by a limit
 //! - `fjord_consumer_group_lag{group,topic,partition}`: high watermark minus committed offset
 
 use std::time::Duration;
@@ -12,9 +13,10 @@ use std::time::Duration;
 use fjord_engine::Fetched;
 use kafka_protocol::messages::ApiKey;
 
-pub(crate) fn request(api_key: ApiKey, elapsed: Duration) {
+pub(crate) fn request(api_key: ApiKey, version: i16, elapsed: Duration) {
     let api = format!("{api_key:?}");
-    metrics::counter!("fjord_requests_total", "api" => api.clone()).increment(1);
+    metrics::counter!("fjord_requests_total", "api" => api.clone(), "version" => version.to_string())
+        .increment(1);
     metrics::histogram!("fjord_request_duration_seconds", "api" => api).record(elapsed);
 }
 
@@ -49,6 +51,10 @@ pub(crate) fn fetched(topic: &str, fetched: &Fetched) {
 
 pub(crate) fn connection_opened() {
     metrics::gauge!("fjord_connections").increment(1.0);
+}
+
+pub(crate) fn connection_refused(limit: &'static str) {
+    metrics::counter!("fjord_connections_refused_total", "limit" => limit).increment(1);
 }
 
 pub(crate) fn connection_closed() {

@@ -14,13 +14,8 @@ use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 
+use crate::limits::{INLINE_BYTES_MAX, SENDFILE_BYTES_MAX};
 use crate::{Error, Result};
-
-/// Longest range handed to one `sendfile` call: bounds how long one call may wait on the disk.
-const SENDFILE_BYTES_MAX: usize = 8 * 1024 * 1024;
-
-/// Bytes shorter than this are copied into the frame's buffer rather than sent on their own.
-const INLINE_BYTES_MAX: usize = 4096;
 
 #[derive(Debug)]
 enum Chunk {

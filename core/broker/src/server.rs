@@ -1,6 +1,7 @@
 //! Accepting connections, reading request frames, writing responses.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +15,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::handlers::{self, Context};
+use crate::limits::{DRAIN_TIMEOUT, FRAME_BYTES_MIN};
 use crate::{BrokerConfig, Error, Result};
 
-/// Request header: api key, api version, correlation id.
-pub(crate) const FRAME_BYTES_MIN: usize = 8;
-/// How long shutdown waits for connections to finish the request in hand.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the sampled gauges (partitions, consumer lag) are refreshed.
 const GAUGES_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -54,27 +52,41 @@ impl Broker {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
+        let mut open = OpenConnections::default();
+        let config = self.context.config();
+        let (connections_max, per_ip_max) = (config.connections_max, config.connections_per_ip_max);
         let gauges = tokio::spawn(gauges(Arc::clone(&self.context), stopped.clone()));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                accepted = self.listener.accept() => match accepted {
+                // At max.connections the listener waits for a connection to close.
+                accepted = self.listener.accept(), if open.total < connections_max => match accepted {
                     Ok((stream, peer)) => {
+                        if open.count(peer.ip()) >= per_ip_max {
+                            tracing::warn!(%peer, per_ip_max, "closing a connection past max.connections.per.ip");
+                            crate::metrics::connection_refused("max.connections.per.ip");
+                            drop(stream);
+                            continue;
+                        }
+                        open.opened(peer.ip());
                         let context = Arc::clone(&self.context);
-                        connections.spawn(crate::connection::serve(
-                            context,
-                            stream,
-                            peer,
-                            stopped.clone(),
-                        ));
+                        let stopped = stopped.clone();
+                        connections.spawn(async move {
+                            crate::connection::serve(context, stream, peer, stopped).await;
+                            peer.ip()
+                        });
                     }
                     Err(error) => {
                         tracing::warn!(%error, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                Some(closed) = connections.join_next(), if !connections.is_empty() => {
+                    if let Ok(ip) = closed {
+                        open.closed(ip);
+                    }
+                }
             }
         }
         tracing::info!(connections = connections.len(), "shutting down");
@@ -91,6 +103,34 @@ impl Broker {
         }
         let _ = gauges.await;
         Ok(())
+    }
+}
+
+/// Open connections, in total and per client address.
+#[derive(Debug, Default)]
+struct OpenConnections {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+impl OpenConnections {
+    fn count(&self, ip: IpAddr) -> usize {
+        self.per_ip.get(&ip).copied().unwrap_or(0)
+    }
+
+    fn opened(&mut self, ip: IpAddr) {
+        self.total += 1;
+        *self.per_ip.entry(ip).or_default() += 1;
+    }
+
+    fn closed(&mut self, ip: IpAddr) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(count) = self.per_ip.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
     }
 }
 

@@ -13,6 +13,8 @@ pub enum Error {
     },
     #[error("topic {topic:?} does not exist")]
     UnknownTopic { topic: String },
+    #[error("no topic has id {topic_id}")]
+    UnknownTopicId { topic_id: uuid::Uuid },
     #[error("partition {partition} of topic {topic:?} does not exist")]
     UnknownPartition { topic: String, partition: i32 },
     #[error("topic {topic:?} already exists")]

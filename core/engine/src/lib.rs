@@ -55,7 +55,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use engine::{Appended, Engine, FetchPartition, Origin, PartitionRead, Upkeep, Waiter};
 pub use error::{Error, Result};
-pub use fjord_log::{Error as LogError, Fetched, FileSlice, LogConfig, TimestampOffset};
+pub use fjord_log::{
+    Error as LogError, Fetched, FileSlice, LogConfig, RecordError, RecordRule, TimestampOffset,
+};
 pub use groups::offsets::{Committed, OFFSETS_TOPIC};
 pub use groups::{
     Commit, Coordinator, Description, GroupConfig, GroupState, Identity, JoinRequest, Joined,

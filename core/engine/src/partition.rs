@@ -67,6 +67,9 @@ pub trait PartitionStorage: Send + Sync + std::fmt::Debug {
     /// The first record at or after `timestamp_ms`.
     fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampOffset>>;
 
+    /// The first record with the largest timestamp below the high watermark.
+    fn offset_of_max_timestamp(&self) -> Result<Option<TimestampOffset>>;
+
     /// Advances the log start offset to `offset` (DeleteRecords); returns the new one.
     fn delete_records(&self, offset: i64) -> Result<i64>;
 
@@ -206,6 +209,13 @@ impl PartitionStorage for LocalPartition {
     fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampOffset>> {
         self.with_log(|log| {
             let found = log.offset_for_timestamp(timestamp_ms)?;
+            Ok(found.filter(|f| f.offset < log.high_watermark()))
+        })
+    }
+
+    fn offset_of_max_timestamp(&self) -> Result<Option<TimestampOffset>> {
+        self.with_log(|log| {
+            let found = log.offset_of_max_timestamp()?;
             Ok(found.filter(|f| f.offset < log.high_watermark()))
         })
     }

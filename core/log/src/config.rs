@@ -90,6 +90,12 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     /// `message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms` (KIP-937): under `CreateTime`, a record older than
+    /// this is refused.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms` (KIP-937): under `CreateTime`, a record this far in
+    /// the future is refused. Kafka 4.0's default is one hour (KIP-1030).
+    pub message_timestamp_after_max_ms: i64,
     /// `flush.messages` / `flush.ms`.
     pub flush: FlushPolicy,
     /// `compression.type`: `None` keeps each batch as its producer compressed it (Kafka's
@@ -118,6 +124,8 @@ impl Default for LogConfig {
             max_compaction_lag_ms: i64::MAX,
             max_message_bytes: 1_048_588,
             message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
             flush: FlushPolicy::Os,
             compression: None,
             file_delete_delay_ms: 60_000,
@@ -237,6 +245,14 @@ impl LogConfig {
             ),
             ("max.message.bytes", self.max_message_bytes.to_string()),
             (
+                "message.timestamp.after.max.ms",
+                self.message_timestamp_after_max_ms.to_string(),
+            ),
+            (
+                "message.timestamp.before.max.ms",
+                self.message_timestamp_before_max_ms.to_string(),
+            ),
+            (
                 "message.timestamp.type",
                 match self.message_timestamp_type {
                     TimestampType::CreateTime => "CreateTime".to_string(),
@@ -321,6 +337,23 @@ impl LogConfig {
             "max.compaction.lag.ms" => self.max_compaction_lag_ms = int(value)?,
             "max.message.bytes" => {
                 self.max_message_bytes = non_negative(name, value, int(value)?)? as usize;
+            }
+            "message.timestamp.before.max.ms" => {
+                self.message_timestamp_before_max_ms = int(value)?;
+                non_negative(name, value, self.message_timestamp_before_max_ms)?;
+            }
+            "message.timestamp.after.max.ms" => {
+                self.message_timestamp_after_max_ms = int(value)?;
+                non_negative(name, value, self.message_timestamp_after_max_ms)?;
+            }
+            // Kafka 3.x topic configs Kafka 4 dropped: accepted so that old tools and
+            // templates keep working, with a warning that they do nothing.
+            "message.format.version" | "message.downconversion.enable" => {
+                tracing::warn!(
+                    config = name,
+                    value,
+                    "deprecated topic config accepted and ignored"
+                );
             }
             "message.timestamp.type" => {
                 self.message_timestamp_type = match value {

@@ -71,6 +71,14 @@ pub enum Error {
     },
     #[error("log {path} already exists")]
     AlreadyExists { path: PathBuf },
+    #[error("batch refused: {message}")]
+    InvalidRecords {
+        rule: crate::RecordRule,
+        /// The first refused record's message.
+        message: String,
+        /// Each refused record (at most `limits::RECORD_ERRORS_MAX`).
+        records: Vec<crate::RecordError>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

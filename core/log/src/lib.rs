@@ -97,7 +97,7 @@ pub use compaction::{Compacted, CompactionOutcome, CompactionPlan};
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig};
 pub use epoch::EpochEntry;
 pub use error::{Error, Result};
-pub use log::{AppendInfo, Fetched, Log, OpenReport, Recovery};
+pub use log::{AppendInfo, Fetched, Log, OpenReport, RecordError, RecordRule, Recovery};
 pub use pool::FilePool;
 pub use producer::{PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch};
 pub use retention::RetentionOutcome;

@@ -36,6 +36,9 @@ pub const DECOMPRESSED_BYTES_MAX: usize = fjord_record::DECOMPRESSED_BYTES_MAX;
 /// inflates further is refused as a likely decompression bomb.
 pub const VALIDATION_DECOMPRESSED_BYTES_MAX: usize = 64 * 1024 * 1024;
 
+/// Refused records named in one refusal (KIP-467); past it the batch is refused all the same.
+pub const RECORD_ERRORS_MAX: usize = 1_000;
+
 /// Most leader epochs kept in the epoch cache file.
 pub const LEADER_EPOCHS_MAX: usize = 65_536;
 

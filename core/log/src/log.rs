@@ -15,8 +15,10 @@ use crate::segment::{LOG_SUFFIX, Segment, TimestampOffset};
 use crate::{Error, FlushPolicy, LogConfig, Result, error::io};
 
 mod read;
+mod validate;
 
 pub use read::Fetched;
+pub use validate::{RecordError, RecordRule};
 
 /// What an append wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,7 +339,7 @@ impl Log {
                 latest_epoch: latest.leader_epoch,
             });
         }
-        let spans = self.validate(batches)?;
+        let spans = self.validate(batches, now_ms)?;
         if let Some(original) = self.find_duplicate(&spans)? {
             return Ok(AppendInfo {
                 base_offset: original.base_offset,
@@ -351,7 +353,7 @@ impl Log {
         let (batches, spans) = match self.convert(batches, &spans)? {
             Some(bytes) => {
                 converted = bytes;
-                let spans = self.validate(&converted)?;
+                let spans = self.validate(&converted, now_ms)?;
                 (&mut converted[..], spans)
             }
             None => (batches, spans),
@@ -425,29 +427,6 @@ impl Log {
             }
         }
         Ok(Some(out))
-    }
-
-    /// Checks every batch; returns where each one is and its header.
-    fn validate(&self, batches: &[u8]) -> Result<Vec<Span>> {
-        let mut spans = Vec::new();
-        for batch in fjord_record::batches(batches) {
-            let batch = batch.map_err(Error::InvalidBatch)?;
-            if batch.bytes.len() > self.config.max_message_bytes {
-                return Err(Error::BatchTooLarge {
-                    size_bytes: batch.bytes.len(),
-                    size_bytes_max: self.config.max_message_bytes,
-                });
-            }
-            fjord_record::validate_batch(&batch, VALIDATION_DECOMPRESSED_BYTES_MAX)
-                .map_err(Error::InvalidBatch)?;
-            spans.push(Span {
-                position: batch.position,
-                size_bytes: batch.bytes.len(),
-                offsets_count: i64::from(batch.header.last_offset_delta) + 1,
-                header: batch.header,
-            });
-        }
-        Ok(spans)
     }
 
     fn after_append(&mut self, now_ms: i64) -> Result<()> {
@@ -531,6 +510,22 @@ impl Log {
             }
         }
         Ok(None)
+    }
+
+    /// The record with the largest timestamp (ListOffsets `MAX_TIMESTAMP`, KIP-734): the
+    /// first record carrying the largest timestamp any segment holds.
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<TimestampOffset>> {
+        let max_timestamp = self
+            .segments
+            .values()
+            .filter(|s| s.next_offset > self.log_start_offset)
+            .map(|s| s.max_timestamp)
+            .max()
+            .filter(|t| *t >= 0);
+        match max_timestamp {
+            Some(timestamp) => self.offset_for_timestamp(timestamp),
+            None => Ok(None),
+        }
     }
 
     /// Syncs everything and records the offsets, for a clean shutdown.

@@ -61,6 +61,16 @@ impl<'a> Batch<'a> {
     /// Checks every record: well formed, offset deltas `0, 1, 2, ...`, as many as declared.
     /// This is what a producer's batch must satisfy; compacted batches have gaps and do not.
     pub fn validate_records(&self, decompressed_limit_bytes: usize) -> Result<()> {
+        self.validate_records_with(decompressed_limit_bytes, |_, _| {})
+    }
+
+    /// [`Batch::validate_records`], showing each well-formed record to `each` with its index
+    /// in the batch, so a caller can apply its own rules without decompressing twice.
+    pub fn validate_records_with(
+        &self,
+        decompressed_limit_bytes: usize,
+        mut each: impl FnMut(usize, &Record<'_>),
+    ) -> Result<()> {
         let bytes = self.decompressed_record_bytes(decompressed_limit_bytes)?;
         let mut found = 0usize;
         for (index, record) in Records::new(&bytes).enumerate() {
@@ -71,6 +81,7 @@ impl<'a> Batch<'a> {
                     reason: "offset delta out of sequence",
                 });
             }
+            each(index, &record);
             found += 1;
         }
         if found != self.header.records_count as usize {
@@ -103,9 +114,18 @@ impl<'a> Batch<'a> {
 
 /// Full check of one batch from an untrusted producer: structure, CRC, header, every record.
 pub fn validate_batch(batch: &Batch<'_>, decompressed_limit_bytes: usize) -> Result<()> {
+    validate_batch_with(batch, decompressed_limit_bytes, |_, _| {})
+}
+
+/// [`validate_batch`], showing each record to `each` (see [`Batch::validate_records_with`]).
+pub fn validate_batch_with(
+    batch: &Batch<'_>,
+    decompressed_limit_bytes: usize,
+    each: impl FnMut(usize, &Record<'_>),
+) -> Result<()> {
     batch.verify_crc()?;
     batch.validate_header()?;
-    batch.validate_records(decompressed_limit_bytes)
+    batch.validate_records_with(decompressed_limit_bytes, each)
 }
 
 /// Iterates the batches in `buffer`. Each yielded batch lies wholly inside the buffer and has

@@ -29,7 +29,7 @@ mod record;
 mod varint;
 
 pub use assign::{assign, set_log_append_time};
-pub use batch::{Batch, BatchIter, batches, validate_batch};
+pub use batch::{Batch, BatchIter, batches, validate_batch, validate_batch_with};
 pub use builder::{BatchBuilder, NewRecord, rebuild, recompress};
 pub use compression::{Compression, compress, decompress};
 pub use error::{Error, Result};

@@ -56,6 +56,11 @@ pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
             "socket.request.max.bytes".into(),
             config.request_bytes_max.to_string(),
         ),
+        ("max.connections".into(), config.connections_max.to_string()),
+        (
+            "max.connections.per.ip".into(),
+            config.connections_per_ip_max.to_string(),
+        ),
         (
             "group.initial.rebalance.delay.ms".into(),
             engine

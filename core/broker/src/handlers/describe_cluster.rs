@@ -30,5 +30,8 @@ pub(crate) fn handle(
         .with_cluster_id(StrBytes::from_string(config.cluster_id.clone()))
         .with_controller_id(BrokerId(config.node_id))
         .with_brokers(vec![broker])
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(super::authorized::if_requested(
+            request.include_cluster_authorized_operations,
+            super::authorized::CLUSTER,
+        ))
 }

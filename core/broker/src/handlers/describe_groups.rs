@@ -47,7 +47,15 @@ pub(crate) fn handle(
                 .with_protocol_type(StrBytes::from_string(description.protocol_type))
                 .with_protocol_data(StrBytes::from_string(description.protocol_name))
                 .with_members(members)
-                .with_authorized_operations(since(version, 3, i32::MIN, i32::MIN))
+                .with_authorized_operations(since(
+                    version,
+                    3,
+                    super::authorized::if_requested(
+                        request.include_authorized_operations,
+                        super::authorized::GROUP,
+                    ),
+                    super::authorized::NOT_REQUESTED,
+                ))
         })
         .collect();
     DescribeGroupsResponse::default().with_groups(groups)

@@ -11,6 +11,12 @@ use fjord_engine::Result;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+/// v7+ (KIP-734): the record with the largest timestamp.
+const MAX_TIMESTAMP: i64 = -3;
+/// v8+ (KIP-405): the first offset on local disk; all of the log is local here.
+const EARLIEST_LOCAL: i64 = -4;
+/// v9+ (KIP-1005): the last offset in tiered storage; nothing is tiered here.
+const LATEST_TIERED: i64 = -5;
 
 pub(crate) async fn handle(
     context: &Context,
@@ -65,7 +71,12 @@ async fn lookup(
     Ok(match timestamp {
         LATEST if read_committed => (-1, offsets.last_stable_offset),
         LATEST => (-1, offsets.high_watermark),
-        EARLIEST => (-1, offsets.log_start_offset),
+        EARLIEST | EARLIEST_LOCAL => (-1, offsets.log_start_offset),
+        MAX_TIMESTAMP => engine
+            .offset_of_max_timestamp(topic_name, index)
+            .await?
+            .map_or((-1, -1), |found| (found.timestamp, found.offset)),
+        LATEST_TIERED => (-1, -1),
         timestamp if timestamp >= 0 => engine
             .offset_for_timestamp(topic_name, index, timestamp)
             .await?

@@ -7,7 +7,9 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Context, since};
+use std::sync::Arc;
+
+use super::{Context, authorized, since};
 use crate::codes::error_code;
 
 pub(crate) async fn handle(
@@ -24,59 +26,76 @@ pub(crate) async fn handle(
         None => true,
         Some(topics) => version == 0 && topics.is_empty(),
     };
+    let operations = authorized::if_requested(
+        request.include_topic_authorized_operations,
+        authorized::TOPIC,
+    );
+    let describe = |topic: &Topic| {
+        describe(context, version, topic).with_topic_authorized_operations(operations)
+    };
     let topics = if all {
         context
             .engine()
             .topics()
             .iter()
-            .map(|t| describe(context, version, t))
+            .map(|t| describe(t))
             .collect()
     } else {
         let allow_create = request.allow_auto_topic_creation;
-        let names: Vec<String> = request
-            .topics
-            .iter()
-            .flatten()
-            .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
-            .collect();
-        let mut topics = Vec::with_capacity(names.len());
-        for name in names {
-            topics.push(lookup(context, version, name, allow_create).await);
+        let asked = request.topics.iter().flatten();
+        let mut topics = Vec::new();
+        for asked in asked {
+            let found = match &asked.name {
+                // v10+: a topic asked for by id alone (a null or empty name).
+                Some(name) if !name.is_empty() || asked.topic_id.is_nil() => {
+                    lookup(context, name.to_string(), allow_create).await
+                }
+                _ => context
+                    .engine()
+                    .topic_by_id(asked.topic_id)
+                    .ok_or(Error::UnknownTopicId {
+                        topic_id: asked.topic_id,
+                    }),
+            };
+            topics.push(match found {
+                Ok(topic) => describe(&topic),
+                Err(error) => MetadataResponseTopic::default()
+                    .with_name(asked.name.clone())
+                    .with_topic_id(asked.topic_id)
+                    .with_error_code(error_code(&error)),
+            });
         }
         topics
     };
+    // Only v8-v10 carry the cluster's operations; later versions ask DescribeCluster.
+    let cluster_operations = if (8..=10).contains(&version) {
+        authorized::if_requested(
+            request.include_cluster_authorized_operations,
+            authorized::CLUSTER,
+        )
+    } else {
+        authorized::NOT_REQUESTED
+    };
     MetadataResponse::default()
+        .with_cluster_authorized_operations(cluster_operations)
         .with_brokers(vec![broker])
         .with_cluster_id(Some(StrBytes::from_string(config.cluster_id.clone())))
         .with_controller_id(BrokerId(config.node_id))
         .with_topics(topics)
 }
 
-async fn lookup(
-    context: &Context,
-    version: i16,
-    name: String,
-    allow_create: bool,
-) -> MetadataResponseTopic {
+/// The topic called `name`, created first if allowed and missing.
+async fn lookup(context: &Context, name: String, allow_create: bool) -> Result<Arc<Topic>, Error> {
     let engine = context.engine();
-    let found = if allow_create {
-        engine.topic_or_create(&name).await
-    } else {
-        engine
-            .topic(&name)
-            .ok_or_else(|| match fjord_engine::validate_topic_name(&name) {
-                Err(invalid) => invalid,
-                Ok(()) => Error::UnknownTopic {
-                    topic: name.clone(),
-                },
-            })
-    };
-    match found {
-        Ok(topic) => describe(context, version, &topic),
-        Err(error) => MetadataResponseTopic::default()
-            .with_name(Some(TopicName(StrBytes::from_string(name))))
-            .with_error_code(error_code(&error)),
+    if allow_create {
+        return engine.topic_or_create(&name).await;
     }
+    engine
+        .topic(&name)
+        .ok_or_else(|| match fjord_engine::validate_topic_name(&name) {
+            Err(invalid) => invalid,
+            Ok(()) => Error::UnknownTopic { topic: name },
+        })
 }
 
 fn describe(context: &Context, version: i16, topic: &Topic) -> MetadataResponseTopic {

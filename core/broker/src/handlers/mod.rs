@@ -2,6 +2,7 @@
 
 mod alter_configs;
 pub(crate) mod api_versions;
+mod authorized;
 mod configs;
 mod create_partitions;
 mod create_topics;
@@ -25,7 +26,10 @@ mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
 mod produce;
+pub(crate) mod produce_legacy;
 mod sync_group;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,15 +39,17 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind}
 
 use crate::{BrokerConfig, Error, Result};
 
-/// The APIs and versions this broker implements, advertised exactly by ApiVersions.
+/// The APIs and versions this broker implements, advertised exactly by ApiVersions: Apache
+/// Kafka 4.1's ranges (the README lists both).
 pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 9),
-    (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 6),
-    (ApiKey::Metadata, 0, 12),
-    (ApiKey::ApiVersions, 0, 3),
+    // From v0 as Kafka 4 advertises it; v0-v2 are answered UNSUPPORTED_VERSION (produce.rs).
+    (ApiKey::Produce, 0, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
-    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::JoinGroup, 0, 9),
@@ -61,7 +67,7 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteRecords, 0, 2),
-    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
 ];
 
 pub(crate) fn supports(api_key: ApiKey, version: i16) -> bool {
@@ -116,7 +122,7 @@ pub(crate) async fn dispatch(
             ResponseKind::CreateTopics(create_topics::handle(context, version, r).await)
         }
         RequestKind::DeleteTopics(r) => {
-            ResponseKind::DeleteTopics(delete_topics::handle(context, r).await)
+            ResponseKind::DeleteTopics(delete_topics::handle(context, version, r).await)
         }
         RequestKind::Produce(r) => match produce::handle(context, version, r).await {
             Some(response) => ResponseKind::Produce(response),

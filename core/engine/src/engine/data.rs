@@ -177,6 +177,18 @@ impl Engine {
             .await
     }
 
+    /// The first record with the largest timestamp (ListOffsets `MAX_TIMESTAMP`).
+    pub async fn offset_of_max_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<TimestampOffset>> {
+        let storage = self.require_topic(topic)?.partition(partition)?;
+        self.pool
+            .run(move || storage.offset_of_max_timestamp())
+            .await
+    }
+
     /// Moves the log start offset up to `offset` (DeleteRecords); returns the new one.
     pub async fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
         let storage = self.require_topic(topic)?.partition(partition)?;

@@ -92,6 +92,18 @@ impl Engine {
         self.topics.get(name)
     }
 
+    /// The topic with id `id` (Kafka's topic ids, KIP-516), if it exists.
+    pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<Topic>> {
+        self.topics.get_by_id(id)
+    }
+
+    /// The name of the topic with id `id`, or [`Error::UnknownTopicId`].
+    pub fn topic_name_of(&self, id: uuid::Uuid) -> Result<String> {
+        self.topic_by_id(id)
+            .map(|t| t.name.clone())
+            .ok_or(Error::UnknownTopicId { topic_id: id })
+    }
+
     /// The topic called `name`, or [`Error::UnknownTopic`].
     pub fn require_topic(&self, name: &str) -> Result<Arc<Topic>> {
         self.topics.require(name)

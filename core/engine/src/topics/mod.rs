@@ -13,7 +13,7 @@
 mod file;
 mod open;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -69,8 +69,28 @@ pub(crate) struct Topics {
     defaults: LogConfig,
     partitions_max: i32,
     hooks: Hooks,
-    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    topics: RwLock<Catalog>,
     changes: Mutex<()>,
+}
+
+/// The topics by name, and their names by id (Fetch and Produce v13+ name topics by id).
+#[derive(Debug, Default)]
+struct Catalog {
+    by_name: BTreeMap<String, Arc<Topic>>,
+    names_by_id: HashMap<Uuid, String>,
+}
+
+impl Catalog {
+    fn insert(&mut self, topic: Arc<Topic>) {
+        self.names_by_id.insert(topic.id, topic.name.clone());
+        self.by_name.insert(topic.name.clone(), topic);
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Arc<Topic>> {
+        let topic = self.by_name.remove(name)?;
+        self.names_by_id.remove(&topic.id);
+        Some(topic)
+    }
 }
 
 /// Kafka's rules: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -112,11 +132,15 @@ impl Topics {
             defaults: config.log_defaults.clone(),
             partitions_max: config.partitions_max,
             hooks: config.hooks.clone(),
-            topics: RwLock::new(BTreeMap::new()),
+            topics: RwLock::new(Catalog::default()),
             changes: Mutex::new(()),
         };
         let loaded = open::load(&topics, now_ms)?;
-        *topics.topics.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+        let mut catalog = topics.topics.write().unwrap_or_else(|e| e.into_inner());
+        for topic in loaded.into_values() {
+            catalog.insert(topic);
+        }
+        drop(catalog);
         Ok(topics)
     }
 
@@ -133,8 +157,16 @@ impl Topics {
         self.topics
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .by_name
             .get(name)
             .cloned()
+    }
+
+    /// The topic with id `id`, if it exists.
+    pub(crate) fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        let catalog = self.topics.read().unwrap_or_else(|e| e.into_inner());
+        let name = catalog.names_by_id.get(&id)?;
+        catalog.by_name.get(name).cloned()
     }
 
     /// The topic called `name`, or `UnknownTopic`.
@@ -148,6 +180,7 @@ impl Topics {
         self.topics
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .by_name
             .values()
             .cloned()
             .collect()
@@ -161,7 +194,7 @@ impl Topics {
         self.topics
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(topic.name.clone(), topic);
+            .insert(topic);
     }
 
     /// Creates a topic (or, with `validate_only`, checks that it could be created).
@@ -317,8 +350,9 @@ impl Topics {
 
     /// Closes every log and marks the shutdown clean.
     pub(crate) fn close(self) -> Result<()> {
-        let topics = self.topics.into_inner().unwrap_or_else(|e| e.into_inner());
-        let logs = topics
+        let catalog = self.topics.into_inner().unwrap_or_else(|e| e.into_inner());
+        let logs = catalog
+            .by_name
             .values()
             .flat_map(|t| t.partitions.iter())
             .filter_map(|p| p.take_log())

@@ -29,6 +29,8 @@ pub(crate) struct ServeFile {
     pub(crate) group_initial_rebalance_delay_ms: Option<u64>,
     pub(crate) group_min_session_timeout_ms: Option<i32>,
     pub(crate) metrics_listen: Option<String>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_per_ip: Option<usize>,
     #[serde(default)]
     pub(crate) log_config: BTreeMap<String, Scalar>,
 }

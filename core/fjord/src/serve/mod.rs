@@ -48,6 +48,14 @@ pub(crate) struct ServeArgs {
     /// group.min.session.timeout.ms [default: 6000].
     #[arg(long, env = "FJORD_GROUP_MIN_SESSION_TIMEOUT_MS")]
     group_min_session_timeout_ms: Option<i32>,
+    /// Most open client connections; at the limit new ones wait to be accepted, Kafka's
+    /// max.connections [default: 10000].
+    #[arg(long, env = "FJORD_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Most open connections from one client address; more are closed at once, Kafka's
+    /// max.connections.per.ip [default: 1000].
+    #[arg(long, env = "FJORD_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
     /// Where Prometheus scrapes `GET /metrics`; `off` disables the endpoint
     /// [default: 127.0.0.1:9644].
     #[arg(long, env = "FJORD_METRICS_LISTEN")]
@@ -119,6 +127,14 @@ fn settings_from(args: ServeArgs, file: ServeFile, file_name: &str) -> anyhow::R
         .unwrap_or_else(|| PathBuf::from("fjord-data"));
     let mut broker = BrokerConfig::new(listen);
     broker.node_id = args.node_id.or(file.node_id).unwrap_or(1);
+    if let Some(max) = args.max_connections.or(file.max_connections) {
+        anyhow::ensure!(max > 0, "max-connections must be at least 1");
+        broker.connections_max = max;
+    }
+    if let Some(max) = args.max_connections_per_ip.or(file.max_connections_per_ip) {
+        anyhow::ensure!(max > 0, "max-connections-per-ip must be at least 1");
+        broker.connections_per_ip_max = max;
+    }
     let mut config = EngineConfig::new(data_dir);
     config.auto_create_topics = args
         .auto_create_topics

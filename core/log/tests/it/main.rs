@@ -6,5 +6,6 @@ mod corruption;
 mod fetch;
 mod idempotence;
 mod model;
+mod rules;
 mod scale;
 mod support;

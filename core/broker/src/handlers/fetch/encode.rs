@@ -2,8 +2,9 @@
 //! codec writes every field but the records, which go into the frame as file ranges (sent
 //! with `sendfile`) or as the bytes they already are.
 //!
-//! Fetch versions 4 to 12 are encoded; the test below checks every one of them byte for byte
-//! against the codec's own encoding of the same response.
+//! Fetch versions 4 to 18 are encoded; the test below checks every one of them byte for byte
+//! against the codec's own encoding of the same response. From v13 a topic is named by its
+//! id (KIP-516); v16's `node_endpoints` is a tagged field the broker never sets.
 
 use bytes::BufMut;
 use fjord_engine::Fetched;
@@ -16,6 +17,10 @@ use crate::{Error, Result};
 
 /// The first flexible (KIP-482) Fetch version.
 const FLEXIBLE_VERSION_MIN: i16 = 12;
+/// The first Fetch version naming topics by id.
+const TOPIC_ID_VERSION_MIN: i16 = 13;
+/// The newest Fetch version encoded.
+pub(crate) const VERSION_MAX: i16 = 18;
 
 /// Encodes `response` as a frame for `correlation_id`; `records` are the partitions'
 /// records in the order the response lists the partitions, whose own `records` must be
@@ -26,8 +31,11 @@ pub(crate) fn encode(
     response: &FetchResponse,
     records: Vec<Fetched>,
 ) -> Result<Outgoing> {
-    if !(4..=FLEXIBLE_VERSION_MIN).contains(&version) {
+    if !(4..=VERSION_MAX).contains(&version) {
         return Err(encode_error(format!("fetch version {version}")));
+    }
+    if !response.node_endpoints.is_empty() || !response.unknown_tagged_fields.is_empty() {
+        return Err(encode_error("fetch response with tagged fields set".into()));
     }
     let flexible = version >= FLEXIBLE_VERSION_MIN;
     let mut frame = FrameBuilder::new();
@@ -63,6 +71,10 @@ fn encode_topic(
 ) -> Result<()> {
     let flexible = version >= FLEXIBLE_VERSION_MIN;
     let buffer = frame.buffer();
+    if version >= TOPIC_ID_VERSION_MIN {
+        buffer.put_slice(topic.topic_id.as_bytes());
+        return encode_partitions(frame, version, topic, records);
+    }
     let name = topic.topic.as_bytes();
     if flexible {
         put_length(buffer, true, name.len())?;
@@ -72,7 +84,17 @@ fn encode_topic(
         buffer.put_i16(length);
     }
     buffer.put_slice(name);
-    put_length(buffer, flexible, topic.partitions.len())?;
+    encode_partitions(frame, version, topic, records)
+}
+
+fn encode_partitions(
+    frame: &mut FrameBuilder,
+    version: i16,
+    topic: &FetchableTopicResponse,
+    records: &mut impl Iterator<Item = Fetched>,
+) -> Result<()> {
+    let flexible = version >= FLEXIBLE_VERSION_MIN;
+    put_length(frame.buffer(), flexible, topic.partitions.len())?;
     for partition in &topic.partitions {
         let fetched = records
             .next()
@@ -159,6 +181,9 @@ mod tests {
     fn topic(name: &str, partitions: Vec<PartitionData>) -> FetchableTopicResponse {
         FetchableTopicResponse::default()
             .with_topic(TopicName(StrBytes::from_string(name.into())))
+            .with_topic_id(uuid::Uuid::from_u128(
+                0x1234_5678_9abc_def0 + name.len() as u128,
+            ))
             .with_partitions(partitions)
     }
 
@@ -206,10 +231,10 @@ mod tests {
             Fetched::Copied(bytes) => bytes.clone(),
         };
         let copied = Bytes::from_static(b"not really a batch, but bytes are bytes");
-        for version in 4..=12 {
+        for version in 4..=super::VERSION_MAX {
             let response = FetchResponse::default()
                 .with_throttle_time_ms(0)
-                .with_session_id(0)
+                .with_session_id(if version >= 7 { 77 } else { 0 })
                 .with_responses(vec![
                     topic("one", vec![partition(0, version), partition(1, version)]),
                     topic("two", vec![partition(2, version)]),

@@ -16,10 +16,11 @@ use tokio::time::Instant;
 use super::{Context, since};
 use crate::Result;
 use crate::codes::error_code;
+use crate::limits::FETCH_WAIT_MAX;
 use crate::outgoing::Outgoing;
 
-/// Longest long poll honoured, whatever the client asks.
-const MAX_WAIT_LIMIT: Duration = Duration::from_secs(60);
+/// The first Fetch version naming topics by id (KIP-516).
+const TOPIC_ID_VERSION_MIN: i16 = 13;
 
 /// A fetch response and its partitions' records, in the order the response lists them (the
 /// response's own `records` fields stay `None`).
@@ -37,7 +38,7 @@ impl Answer {
 
 pub(crate) async fn handle(context: &Context, version: i16, request: FetchRequest) -> Answer {
     let max_wait =
-        Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_LIMIT);
+        Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(FETCH_WAIT_MAX);
     let deadline = Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let isolation = if request.isolation_level == 1 {
@@ -46,12 +47,26 @@ pub(crate) async fn handle(context: &Context, version: i16, request: FetchReques
         Isolation::HighWatermark
     };
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    // From v13 topics are named by id; an unknown id answers UNKNOWN_TOPIC_ID.
+    let names: Vec<fjord_engine::Result<String>> = request
+        .topics
+        .iter()
+        .map(|topic| {
+            if version >= TOPIC_ID_VERSION_MIN {
+                context.engine().topic_name_of(topic.topic_id)
+            } else {
+                Ok(topic.topic.to_string())
+            }
+        })
+        .collect();
     let partitions: Arc<[FetchPartition]> = request
         .topics
         .iter()
-        .flat_map(|topic| {
-            topic.partitions.iter().map(|p| FetchPartition {
-                topic: topic.topic.to_string(),
+        .zip(&names)
+        .flat_map(|(topic, name)| {
+            let name = name.as_ref().map_or_else(|_| String::new(), Clone::clone);
+            topic.partitions.iter().map(move |p| FetchPartition {
+                topic: name.clone(),
                 partition: p.partition,
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
@@ -84,13 +99,14 @@ pub(crate) async fn handle(context: &Context, version: i16, request: FetchReques
                 .await;
         }
     };
-    answer(version, &request, reads)
+    answer(version, &request, &names, reads)
 }
 
 /// The response for `request` from one read of its partitions (in request order).
 fn answer(
     version: i16,
     request: &FetchRequest,
+    names: &[fjord_engine::Result<String>],
     reads: Vec<fjord_engine::Result<PartitionRead>>,
 ) -> Answer {
     let mut reads = reads.into_iter();
@@ -98,7 +114,8 @@ fn answer(
     let responses = request
         .topics
         .iter()
-        .map(|topic| {
+        .zip(names)
+        .map(|(topic, name)| {
             let partitions = topic
                 .partitions
                 .iter()
@@ -109,13 +126,23 @@ fn answer(
                             topic: topic.topic.to_string(),
                             partition: p.partition,
                         }));
+                    // A topic id that named no topic: say so, not "unknown topic ''".
+                    let read = match name {
+                        Err(fjord_engine::Error::UnknownTopicId { topic_id }) => {
+                            Err(fjord_engine::Error::UnknownTopicId {
+                                topic_id: *topic_id,
+                            })
+                        }
+                        _ => read,
+                    };
                     let data = PartitionData::default()
                         .with_partition_index(p.partition)
                         .with_preferred_read_replica(BrokerId(-1))
                         .with_records(None);
                     match read {
                         Ok(read) => {
-                            crate::metrics::fetched(&topic.topic, &read.records);
+                            let name = name.as_deref().unwrap_or_default();
+                            crate::metrics::fetched(name, &read.records);
                             records.push(read.records);
                             data.with_high_watermark(read.offsets.high_watermark)
                                 .with_last_stable_offset(read.offsets.last_stable_offset)
