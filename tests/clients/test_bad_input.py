@@ -127,3 +127,43 @@ def test_connections_past_the_per_address_limit_are_closed(tmp_path):
         for connection in kept:
             connection.close()
         assert broker.stop() == 0
+
+
+def string(text: str) -> bytes:
+    return struct.pack(">h", len(text)) + text.encode()
+
+
+def test_a_parked_request_ends_when_its_client_goes(tmp_path):
+    from conftest import Broker
+
+    # A new group's first round waits a minute; a fetch for data that never comes too.
+    broker = Broker(tmp_path / "data").start("--group-initial-rebalance-delay-ms", "60000")
+    try:
+        kcat = subprocess.run(["kcat", "-b", broker.bootstrap, "-P", "-t", "parked"],
+                              input=b"one\n", capture_output=True, timeout=30)
+        assert kcat.returncode == 0
+        fetch = (struct.pack(">iiiib", -1, 60_000, 1, 1 << 20, 0) + struct.pack(">i", 1)
+                 + string("parked") + struct.pack(">i", 1) + struct.pack(">iqi", 0, 1, 1 << 20))
+        join = (string("parked-group") + struct.pack(">i", 30_000) + string("") + string("consumer")
+                + struct.pack(">i", 1) + string("range") + struct.pack(">i", 0))
+        for api_key, version, body in [(1, 4, fetch), (11, 0, join)]:
+            connection = socket.create_connection(("127.0.0.1", broker.port), timeout=10)
+            header = struct.pack(">hhi", api_key, version, 1) + string("parked")
+            connection.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
+            wait_for_connections(broker, 1)
+            connection.close()
+            # The request would wait a minute; the connection ends at once instead.
+            wait_for_connections(broker, 0)
+    finally:
+        assert broker.stop() == 0
+
+
+def wait_for_connections(broker, count):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        url = f"http://127.0.0.1:{broker.metrics_port}/metrics"
+        for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
+            if line.startswith("fjord_connections ") and float(line.split()[1]) == count:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"fjord_connections never reached {count}")

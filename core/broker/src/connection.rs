@@ -42,12 +42,26 @@ pub(crate) async fn serve(
     let (frames_in, mut frames) = mpsc::channel(READ_AHEAD_FRAMES);
     let (responses, responses_out) = mpsc::channel(WRITE_QUEUE_RESPONSES);
     let size_max = context.config().request_bytes_max;
+    let (gone_in, mut gone) = watch::channel(false);
     let _reading = AbortOnDrop(tokio::spawn(read_frames(
-        reader, size_max, frames_in, stopped, peer,
+        reader, size_max, frames_in, stopped, gone_in, peer,
     )));
     let writing = tokio::spawn(write_responses(writer, responses_out, peer));
     while let Some(frame) = frames.recv().await {
-        match handle_frame(&context, frame.bytes, peer).await {
+        let handled = if parks(&frame.bytes) {
+            // A long poll or a rebalance round may wait for minutes: stop waiting when the
+            // client goes. (Other requests finish: a commit half done must not be dropped.)
+            tokio::select! {
+                handled = handle_frame(&context, frame.bytes, peer) => handled,
+                _ = gone.wait_for(|gone| *gone) => {
+                    tracing::debug!(%peer, "client gone while its request waited");
+                    break;
+                }
+            }
+        } else {
+            handle_frame(&context, frame.bytes, peer).await
+        };
+        match handled {
             Ok(Some(response)) => {
                 if responses.send(response).await.is_err() {
                     break; // the writer lost the connection
@@ -65,11 +79,23 @@ pub(crate) async fn serve(
     let _ = writing.await;
 }
 
+/// Whether a request may wait long for others (a fetch's long poll, a join or sync waiting
+/// for its rebalance round), so that it should end when its client goes.
+fn parks(frame: &[u8]) -> bool {
+    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+    [ApiKey::Fetch, ApiKey::JoinGroup, ApiKey::SyncGroup]
+        .iter()
+        .any(|&key| key as i16 == api_key)
+}
+
+/// Reads frames until the client closes, an error, or shutdown; `gone` is set when the client
+/// closed or the socket failed (not at shutdown, when requests in hand still finish).
 async fn read_frames(
     reader: OwnedReadHalf,
     size_max: usize,
     frames: mpsc::Sender<Frame>,
     mut stopped: watch::Receiver<bool>,
+    gone: watch::Sender<bool>,
     peer: SocketAddr,
 ) {
     let budget = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
@@ -86,9 +112,13 @@ async fn read_frames(
                     return;
                 }
             }
-            Ok(None) => return,
+            Ok(None) => {
+                gone.send_replace(true);
+                return;
+            }
             Err(error) => {
                 tracing::info!(%peer, %error, "closing connection");
+                gone.send_replace(true);
                 return;
             }
         }

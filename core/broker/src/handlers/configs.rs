@@ -74,6 +74,18 @@ pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
             engine.groups.session_timeout_min_ms.to_string(),
         ),
         (
+            "offsets.retention.minutes".into(),
+            (engine.groups.offsets_retention.as_secs() / 60).to_string(),
+        ),
+        (
+            "offsets.retention.check.interval.ms".into(),
+            engine
+                .groups
+                .offsets_retention_check_interval
+                .as_millis()
+                .to_string(),
+        ),
+        (
             "group.max.session.timeout.ms".into(),
             engine.groups.session_timeout_max_ms.to_string(),
         ),

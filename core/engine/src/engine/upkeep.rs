@@ -16,6 +16,8 @@ const UPKEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// Retention runs every this many upkeep ticks (5 minutes, Kafka's
 /// `log.retention.check.interval.ms`).
 const RETENTION_EVERY_TICKS: u64 = 3_000;
+/// How long the group timer sleeps when no group has a deadline (a request wakes it).
+const GROUP_TIMER_IDLE: Duration = Duration::from_secs(60);
 /// How often partitions are checked for a due compaction (Kafka's `log.cleaner.backoff.ms`).
 const COMPACTION_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -37,22 +39,30 @@ impl Upkeep {
 }
 
 impl Engine {
-    /// Starts the background workers: upkeep (flushes, retention, group sessions) and
-    /// compaction, each on its own task.
+    /// Starts the background workers, each on its own task: upkeep (flushes, retention,
+    /// offset expiry), the group timer (sessions and rounds, woken at their deadlines) and
+    /// compaction.
     pub fn start_upkeep(self: &Arc<Self>) -> Upkeep {
         let (stop, stopped) = watch::channel(false);
         let upkeep = tokio::spawn(upkeep_worker(Arc::clone(self), stopped.clone()));
+        let timers = tokio::spawn(group_timer_worker(Arc::clone(self), stopped.clone()));
         let compaction = tokio::spawn(compaction_worker(Arc::clone(self), stopped));
         Upkeep {
             stop,
-            workers: vec![upkeep, compaction],
+            workers: vec![upkeep, timers, compaction],
         }
     }
 
-    /// One upkeep round: expires group sessions, syncs partitions whose `flush.ms` is due
-    /// and, with `retention`, applies retention limits. Failures are logged per partition.
-    pub async fn run_upkeep(&self, retention: bool) {
+    /// Moves the group coordinator's time on: expires sessions and pending member ids whose
+    /// deadline passed, completes rounds whose initial delay or rebalance timeout passed.
+    /// The group timer worker runs it at each deadline.
+    pub async fn run_group_timers(&self) {
         self.groups.tick().await;
+    }
+
+    /// One upkeep round: syncs partitions whose `flush.ms` is due and, with `retention`,
+    /// applies retention limits. Failures are logged per partition.
+    pub async fn run_upkeep(&self, retention: bool) {
         let topics = Arc::clone(&self.topics);
         let now_ms = self.clock.now_ms();
         let done = self
@@ -74,6 +84,12 @@ impl Engine {
         if let Err(error) = done {
             tracing::error!(%error, "upkeep round failed");
         }
+    }
+
+    /// One pass of committed-offset expiry (KIP-211, see the coordinator): returns how many
+    /// offsets expired and how many empty groups went away.
+    pub async fn run_offset_expiry(&self) -> Result<(usize, usize)> {
+        self.groups.expire_offsets().await
     }
 
     /// One compaction round: every partition whose compaction is due (dirty ratio or lag)
@@ -103,6 +119,9 @@ impl Engine {
 async fn upkeep_worker(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(UPKEEP_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let expiry_interval = engine.config.groups.offsets_retention_check_interval;
+    let expiry_every_ticks =
+        (expiry_interval.as_millis() / UPKEEP_INTERVAL.as_millis()).max(1) as u64;
     let mut tick = 0u64;
     loop {
         tokio::select! {
@@ -113,6 +132,35 @@ async fn upkeep_worker(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) 
         engine
             .run_upkeep(tick.is_multiple_of(RETENTION_EVERY_TICKS))
             .await;
+        if tick.is_multiple_of(expiry_every_ticks)
+            && let Err(error) = engine.run_offset_expiry().await
+        {
+            tracing::error!(%error, "offset expiry failed");
+        }
+    }
+}
+
+/// Sleeps until the group coordinator's next deadline (or until a request may have brought
+/// it forward), then moves the groups' time on: a session expires at its deadline, not at the
+/// next poll.
+async fn group_timer_worker(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    // At most one round per millisecond, whatever a deadline says.
+    let mut earliest = tokio::time::Instant::now();
+    loop {
+        let deadline = engine
+            .groups
+            .next_deadline()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + GROUP_TIMER_IDLE)
+            .max(earliest);
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {
+                engine.run_group_timers().await;
+                earliest = tokio::time::Instant::now() + Duration::from_millis(1);
+            }
+            () = engine.groups.deadlines_changed() => {}
+            _ = stopped.changed() => return,
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! tick from the engine's upkeep task expires sessions and completes timed-out rounds. Time
 //! comes from the engine's clock.
 
+mod expiry;
 mod group;
 pub(crate) mod offsets;
 #[cfg(test)]
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use expiry::subscribed_topics;
 use group::Group;
 pub use group::{GroupState, Identity, JoinRequest, Joined, JoinedMember, Reply, Synced};
 use offsets::{Committed, Entry, GroupOffsets, METADATA_BYTES_MAX, OFFSETS_TOPIC};
@@ -40,6 +42,11 @@ pub struct GroupConfig {
     pub groups_max: usize,
     /// Most members per group (Kafka's `group.max.size`).
     pub members_max: usize,
+    /// `offsets.retention.minutes`: how long an empty group's offsets (or a standalone
+    /// commit) are kept (KIP-211).
+    pub offsets_retention: Duration,
+    /// `offsets.retention.check.interval.ms`: how often offsets are checked for expiry.
+    pub offsets_retention_check_interval: Duration,
 }
 
 impl Default for GroupConfig {
@@ -50,6 +57,8 @@ impl Default for GroupConfig {
             session_timeout_max_ms: 1_800_000,
             groups_max: GROUPS_DEFAULT,
             members_max: GROUP_MEMBERS_DEFAULT,
+            offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            offsets_retention_check_interval: Duration::from_millis(600_000),
         }
     }
 }
@@ -87,6 +96,28 @@ pub struct MemberDescription {
 struct GroupEntry {
     group: Group,
     offsets: GroupOffsets,
+    /// When the group last became empty (wall-clock ms): its offsets expire
+    /// `offsets.retention.minutes` later (KIP-211). `None` while it has members.
+    empty_since_ms: Option<i64>,
+}
+
+impl GroupEntry {
+    fn new(group_id: &str, generation_id: i32, now_ms: i64) -> Self {
+        Self {
+            group: Group::new(group_id.to_string(), generation_id),
+            offsets: GroupOffsets::new(),
+            empty_since_ms: Some(now_ms),
+        }
+    }
+
+    /// Notes when the group became empty (or that it no longer is).
+    fn note_membership(&mut self, now_ms: i64) {
+        if self.group.members.is_empty() {
+            self.empty_since_ms.get_or_insert(now_ms);
+        } else {
+            self.empty_since_ms = None;
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -99,6 +130,8 @@ pub struct Coordinator {
     write_lock: tokio::sync::Mutex<()>,
     clock: Arc<dyn Clock>,
     pool: BlockingPool,
+    /// Woken when a request may have brought a group's next deadline forward.
+    deadlines_changed: tokio::sync::Notify,
 }
 
 impl Coordinator {
@@ -123,8 +156,10 @@ impl Coordinator {
         let entries = offsets::load(&*offsets_topic.partition(0)?)?;
         let mut groups = HashMap::new();
         for (group_id, (generation_id, offsets)) in offsets::fold(entries) {
-            let group = Group::new(group_id.clone(), generation_id);
-            groups.insert(group_id, GroupEntry { group, offsets });
+            // Loaded groups have no members: empty from now on, as far as expiry goes.
+            let mut entry = GroupEntry::new(&group_id, generation_id, now_ms);
+            entry.offsets = offsets;
+            groups.insert(group_id, entry);
         }
         tracing::info!(
             groups = groups.len(),
@@ -137,6 +172,7 @@ impl Coordinator {
             write_lock: tokio::sync::Mutex::new(()),
             clock,
             pool,
+            deadlines_changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -164,6 +200,7 @@ impl Coordinator {
     /// the round's join phase completes.
     pub async fn join(&self, group_id: &str, request: JoinRequest) -> Reply<Joined> {
         let (reply, new_generation) = self.join_in_memory(group_id, request);
+        self.deadlines_changed.notify_one();
         if let Some(generation) = new_generation {
             self.record_generation(group_id, generation).await;
         }
@@ -192,12 +229,10 @@ impl Coordinator {
                 return (Reply::Now(Err(Error::CoordinatorNotAvailable)), None);
             }
         }
+        let now_ms = self.clock.now_ms();
         let entry = groups
             .entry(group_id.to_string())
-            .or_insert_with(|| GroupEntry {
-                group: Group::new(group_id.to_string(), 0),
-                offsets: GroupOffsets::new(),
-            });
+            .or_insert_with(|| GroupEntry::new(group_id, 0, now_ms));
         if request.member_id.is_empty() && entry.group.members.len() >= self.config.members_max {
             let error = Error::GroupMaxSizeReached {
                 group_id: group_id.to_string(),
@@ -211,6 +246,7 @@ impl Coordinator {
             self.config.initial_rebalance_delay,
         );
         let generation = entry.group.generation_id;
+        entry.note_membership(now_ms);
         (
             reply,
             (generation != generation_before).then_some(generation),
@@ -223,12 +259,14 @@ impl Coordinator {
         identity: Identity<'_>,
         assignments: Vec<(String, Bytes)>,
     ) -> Reply<Synced> {
-        match self.groups().get_mut(group_id) {
+        let reply = match self.groups().get_mut(group_id) {
             Some(entry) => entry.group.sync(identity, assignments, self.clock.now()),
             None => Reply::Now(Err(Error::UnknownMemberId {
                 member_id: identity.member_id.to_string(),
             })),
-        }
+        };
+        self.deadlines_changed.notify_one();
+        reply
     }
 
     pub fn heartbeat(&self, group_id: &str, identity: Identity<'_>) -> Result<()> {
@@ -244,7 +282,7 @@ impl Coordinator {
     pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Vec<Result<()>> {
         let mut groups = self.groups();
         let now = self.clock.now();
-        members
+        let results = members
             .iter()
             .map(|(member_id, instance)| match groups.get_mut(group_id) {
                 Some(entry) => entry.group.leave(member_id, instance.as_deref(), now),
@@ -252,7 +290,26 @@ impl Coordinator {
                     member_id: member_id.clone(),
                 }),
             })
-            .collect()
+            .collect();
+        if let Some(entry) = groups.get_mut(group_id) {
+            entry.note_membership(self.clock.now_ms());
+        }
+        self.deadlines_changed.notify_one();
+        results
+    }
+
+    /// The earliest instant at which time alone changes some group.
+    pub(crate) fn next_deadline(&self) -> Option<std::time::Instant> {
+        let now = self.clock.now();
+        self.groups()
+            .values()
+            .filter_map(|e| e.group.next_deadline(now))
+            .min()
+    }
+
+    /// Completes when a request may have brought the next deadline forward.
+    pub(crate) async fn deadlines_changed(&self) {
+        self.deadlines_changed.notified().await;
     }
 
     /// Expires sessions and completes rounds whose time is up.
@@ -264,18 +321,17 @@ impl Coordinator {
 
     /// Moves every group's clock on; returns the groups that started a new generation.
     fn tick_in_memory(&self) -> Vec<(String, i32)> {
-        let now = self.clock.now();
+        let (now, now_ms) = (self.clock.now(), self.clock.now_ms());
         let mut changed = Vec::new();
         let mut groups = self.groups();
         for (group_id, entry) in groups.iter_mut() {
             let before = entry.group.generation_id;
             entry.group.tick(now);
+            entry.note_membership(now_ms);
             if entry.group.generation_id != before {
                 changed.push((group_id.clone(), entry.group.generation_id));
             }
         }
-        // Like Kafka, an empty group without commits is forgotten (bounded memory).
-        groups.retain(|_, e| !(e.group.is_idle() && e.offsets.is_empty()));
         changed
     }
 
@@ -320,13 +376,8 @@ impl Coordinator {
                         member_id: identity.member_id.to_string(),
                     });
                 }
-                groups.insert(
-                    group_id.to_string(),
-                    GroupEntry {
-                        group: Group::new(group_id.to_string(), 0),
-                        offsets: GroupOffsets::new(),
-                    },
-                );
+                let entry = GroupEntry::new(group_id, 0, self.clock.now_ms());
+                groups.insert(group_id.to_string(), entry);
             }
             if let Some(entry) = groups.get_mut(group_id) {
                 entry.group.check_commit(identity, self.clock.now())?;
@@ -568,30 +619,4 @@ pub(crate) fn validate_group_id(group_id: &str) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Topics the members of a `consumer` group subscribe to, read from their join metadata
-/// (ConsumerProtocolSubscription: version, then the topic array; later fields are ignored).
-/// Parsed by hand with every length checked, since the bytes come from clients.
-fn subscribed_topics(group: &Group) -> std::collections::HashSet<String> {
-    let mut topics = std::collections::HashSet::new();
-    if group.protocol_type.as_deref() != Some("consumer") {
-        return topics;
-    }
-    for member in group.members.values() {
-        let metadata = member.metadata(group.protocol_name.as_deref());
-        let mut reader = offsets::Reader(&metadata);
-        let Some(count) = reader.i16().and_then(|_version| reader.i32()) else {
-            continue;
-        };
-        for _ in 0..count.max(0) {
-            match reader.string() {
-                Some(Some(topic)) => {
-                    topics.insert(topic);
-                }
-                _ => break,
-            }
-        }
-    }
-    topics
 }

@@ -200,3 +200,70 @@ fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     assert_eq!(joined.members.len(), 1);
     assert_eq!(joined.protocol_name.as_deref(), Some("roundrobin"));
 }
+
+#[test]
+fn member_and_generation_are_checked_before_the_state() {
+    let t0 = Instant::now();
+    let mut group = Group::new("g".into(), 0);
+    let (leader, follower) = two_members(&mut group, t0);
+    assert_eq!(group.state, GroupState::CompletingRebalance);
+    let stale = Identity {
+        generation_id: leader.generation_id - 1,
+        ..identity(&leader)
+    };
+    // Old generation during the rebalance: ILLEGAL_GENERATION, for commits, heartbeats and
+    // syncs alike; the current generation is told the rebalance is on.
+    assert!(matches!(
+        group.check_commit(stale, t0),
+        Err(Error::IllegalGeneration { .. })
+    ));
+    assert!(matches!(
+        group.heartbeat(stale, t0),
+        Err(Error::IllegalGeneration { .. })
+    ));
+    assert!(matches!(
+        now_or_wait(group.sync(stale, vec![], t0)),
+        Err(Error::IllegalGeneration { .. })
+    ));
+    let unknown = Identity {
+        member_id: "nobody",
+        ..identity(&follower)
+    };
+    assert!(matches!(
+        group.check_commit(unknown, t0),
+        Err(Error::UnknownMemberId { .. })
+    ));
+    assert!(matches!(
+        group.check_commit(identity(&follower), t0),
+        Err(Error::RebalanceInProgress)
+    ));
+}
+
+#[test]
+fn the_next_deadline_is_the_earliest_thing_time_alone_changes() {
+    let t0 = Instant::now();
+    let mut group = Group::new("g".into(), 0);
+    assert_eq!(
+        group.next_deadline(t0),
+        None,
+        "an empty group waits for nothing"
+    );
+    let Reply::Later(_first) = group.join(request("", None), t0, Duration::from_secs(3)) else {
+        panic!("the first join waits for the initial delay");
+    };
+    // Preparing the first round: the initial delay, then the rebalance timeout.
+    assert_eq!(group.next_deadline(t0), Some(t0 + Duration::from_secs(3)));
+    let past_delay = t0 + Duration::from_secs(4);
+    assert_eq!(
+        group.next_deadline(past_delay),
+        Some(t0 + Duration::from_secs(30)),
+        "a passed initial delay no longer counts"
+    );
+    group.tick(t0 + Duration::from_secs(3));
+    assert_eq!(group.state, GroupState::CompletingRebalance);
+    // The member's session runs from the round's completion.
+    assert_eq!(
+        group.next_deadline(t0),
+        Some(t0 + Duration::from_secs(3) + SESSION)
+    );
+}

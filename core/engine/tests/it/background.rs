@@ -79,7 +79,7 @@ async fn stable_member(engine: &Engine) -> anyhow::Result<(String, i32)> {
     let joined = match engine.groups().join("group", join).await {
         Reply::Now(joined) => joined?,
         Reply::Later(receiver) => {
-            engine.run_upkeep(false).await;
+            engine.run_group_timers().await;
             receiver.await??
         }
     };

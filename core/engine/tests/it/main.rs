@@ -2,4 +2,5 @@
 
 mod background;
 mod data;
+mod groups;
 mod support;

@@ -30,6 +30,8 @@ pub(crate) struct ServeFile {
     pub(crate) group_min_session_timeout_ms: Option<i32>,
     pub(crate) metrics_listen: Option<String>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) offsets_retention_minutes: Option<u64>,
+    pub(crate) offsets_retention_check_interval_ms: Option<u64>,
     pub(crate) max_connections_per_ip: Option<usize>,
     #[serde(default)]
     pub(crate) log_config: BTreeMap<String, Scalar>,

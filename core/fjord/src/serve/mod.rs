@@ -48,6 +48,14 @@ pub(crate) struct ServeArgs {
     /// group.min.session.timeout.ms [default: 6000].
     #[arg(long, env = "FJORD_GROUP_MIN_SESSION_TIMEOUT_MS")]
     group_min_session_timeout_ms: Option<i32>,
+    /// How long an empty group's committed offsets are kept, Kafka's
+    /// offsets.retention.minutes [default: 10080, 7 days].
+    #[arg(long, env = "FJORD_OFFSETS_RETENTION_MINUTES")]
+    offsets_retention_minutes: Option<u64>,
+    /// How often committed offsets are checked for expiry, Kafka's
+    /// offsets.retention.check.interval.ms [default: 600000].
+    #[arg(long, env = "FJORD_OFFSETS_RETENTION_CHECK_INTERVAL_MS")]
+    offsets_retention_check_interval_ms: Option<u64>,
     /// Most open client connections; at the limit new ones wait to be accepted, Kafka's
     /// max.connections [default: 10000].
     #[arg(long, env = "FJORD_MAX_CONNECTIONS")]
@@ -146,6 +154,23 @@ fn settings_from(args: ServeArgs, file: ServeFile, file_name: &str) -> anyhow::R
             .or(file.group_initial_rebalance_delay_ms)
             .unwrap_or(3000),
     );
+    if let Some(minutes) = args
+        .offsets_retention_minutes
+        .or(file.offsets_retention_minutes)
+    {
+        anyhow::ensure!(minutes > 0, "offsets-retention-minutes must be at least 1");
+        config.groups.offsets_retention = Duration::from_secs(minutes.saturating_mul(60));
+    }
+    if let Some(ms) = args
+        .offsets_retention_check_interval_ms
+        .or(file.offsets_retention_check_interval_ms)
+    {
+        anyhow::ensure!(
+            ms > 0,
+            "offsets-retention-check-interval-ms must be at least 1"
+        );
+        config.groups.offsets_retention_check_interval = Duration::from_millis(ms);
+    }
     config.groups.session_timeout_min_ms = args
         .group_min_session_timeout_ms
         .or(file.group_min_session_timeout_ms)

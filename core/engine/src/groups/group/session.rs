@@ -222,12 +222,36 @@ impl Group {
         if identity.generation_id < 0 && self.state == GroupState::Empty {
             return Ok(());
         }
+        // Who and which generation first, as Kafka: a commit from an old generation during
+        // a rebalance is ILLEGAL_GENERATION, not REBALANCE_IN_PROGRESS.
+        self.check_member(identity)?;
         if self.state == GroupState::CompletingRebalance {
             return Err(Error::RebalanceInProgress);
         }
-        self.check_member(identity)?;
         self.touch(identity.member_id, now);
         Ok(())
+    }
+
+    /// The next instant at which time alone changes this group: a session or a pending
+    /// member id expiring, a round's initial delay or rebalance timeout passing.
+    /// An initial delay that passed while members are still missing changes nothing by
+    /// itself (the missing join does), so only one still ahead of `now` counts.
+    pub(crate) fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| m.awaiting_join.is_none() && m.awaiting_sync.is_none())
+            .map(|m| m.deadline);
+        let initial_delay = self.initial_delay_until.filter(|until| *until > now);
+        let round = (self.state == GroupState::PreparingRebalance)
+            .then_some([self.rebalance_deadline, initial_delay])
+            .into_iter()
+            .flatten()
+            .flatten();
+        sessions
+            .chain(self.pending_members.values().copied())
+            .chain(round)
+            .min()
     }
 
     /// No members, none about to join: with no commits either, the group can be forgotten.
