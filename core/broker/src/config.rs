@@ -1,6 +1,9 @@
 use std::net::SocketAddr;
 
-use crate::limits::{CONNECTIONS_DEFAULT, CONNECTIONS_PER_IP_DEFAULT, REQUEST_BYTES_MAX_DEFAULT};
+use crate::limits::{
+    CONNECTIONS_DEFAULT, CONNECTIONS_PER_IP_DEFAULT, FETCH_SESSION_CACHE_SLOTS_DEFAULT,
+    REQUEST_BYTES_MAX_DEFAULT,
+};
 
 /// How the Kafka front end runs. What it serves (topics, groups) is the engine's.
 #[derive(Debug, Clone)]
@@ -20,6 +23,8 @@ pub struct BrokerConfig {
     pub connections_max: usize,
     /// `max.connections.per.ip`: a connection past this many from one address is closed.
     pub connections_per_ip_max: usize,
+    /// `max.incremental.fetch.session.cache.slots`: incremental fetch sessions kept.
+    pub fetch_session_cache_slots: usize,
 }
 
 impl BrokerConfig {
@@ -34,6 +39,7 @@ impl BrokerConfig {
             request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
             connections_max: CONNECTIONS_DEFAULT,
             connections_per_ip_max: CONNECTIONS_PER_IP_DEFAULT,
+            fetch_session_cache_slots: FETCH_SESSION_CACHE_SLOTS_DEFAULT,
         }
     }
 }

@@ -31,6 +31,10 @@ pub const CONNECTIONS_DEFAULT: usize = 10_000;
 /// A connection past it is closed at once.
 pub const CONNECTIONS_PER_IP_DEFAULT: usize = 1_000;
 
+/// Incremental fetch sessions kept by default (Kafka's
+/// `max.incremental.fetch.session.cache.slots`).
+pub const FETCH_SESSION_CACHE_SLOTS_DEFAULT: usize = 1_000;
+
 /// Longest long poll honoured, whatever the client asks (Fetch `max_wait_ms`).
 pub const FETCH_WAIT_MAX: Duration = Duration::from_secs(60);
 

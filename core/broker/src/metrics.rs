@@ -6,6 +6,7 @@
 //! - `fjord_bytes_out_total{topic}`, `fjord_records_out_total{topic}` (fetched)
 //! - `fjord_connections`, `fjord_partitions`
 //! - `fjord_connections_refused_total{limit}`: connections closed at once by a limit
+//! - `fjord_fetch_sessions`: incremental fetch sessions open (KIP-227)
 //! - `fjord_consumer_group_lag{group,topic,partition}`: high watermark minus committed offset
 
 use std::time::Duration;
@@ -59,6 +60,10 @@ pub(crate) fn connection_refused(limit: &'static str) {
 
 pub(crate) fn connection_closed() {
     metrics::gauge!("fjord_connections").decrement(1.0);
+}
+
+pub(crate) fn fetch_sessions(count: usize) {
+    metrics::gauge!("fjord_fetch_sessions").set(count as f64);
 }
 
 pub(crate) fn partitions(count: usize) {

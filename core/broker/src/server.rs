@@ -138,14 +138,17 @@ async fn gauges(context: Arc<Context>, mut stopped: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(GAUGES_INTERVAL);
     loop {
         tokio::select! {
-            _ = ticker.tick() => record_gauges(context.engine()),
+            _ = ticker.tick() => record_gauges(&context),
             _ = stopped.changed() => return,
         }
     }
 }
 
-/// Refreshes the gauges that are sampled rather than counted: partitions and group lag.
-fn record_gauges(engine: &Engine) {
+/// Refreshes the gauges that are sampled rather than counted: partitions, group lag, fetch
+/// sessions.
+fn record_gauges(context: &Context) {
+    let engine = context.engine();
+    crate::metrics::fetch_sessions(context.fetch_sessions().len());
     let topics = engine.topics();
     crate::metrics::partitions(topics.iter().map(|t| t.partition_count() as usize).sum());
     for (group, topic, partition, committed) in engine.groups().all_offsets() {

@@ -58,6 +58,10 @@ pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
         ),
         ("max.connections".into(), config.connections_max.to_string()),
         (
+            "max.incremental.fetch.session.cache.slots".into(),
+            config.fetch_session_cache_slots.to_string(),
+        ),
+        (
             "max.connections.per.ip".into(),
             config.connections_per_ip_max.to_string(),
         ),

@@ -81,11 +81,22 @@ pub(crate) fn supports(api_key: ApiKey, version: i16) -> bool {
 pub(crate) struct Context {
     config: BrokerConfig,
     engine: Arc<Engine>,
+    fetch_sessions: fetch::session::FetchSessions,
 }
 
 impl Context {
     pub(crate) fn new(config: BrokerConfig, engine: Arc<Engine>) -> Self {
-        Self { config, engine }
+        let fetch_sessions = fetch::session::FetchSessions::new(config.fetch_session_cache_slots);
+        Self {
+            config,
+            engine,
+            fetch_sessions,
+        }
+    }
+
+    /// The incremental fetch sessions (KIP-227), shared by every connection.
+    pub(crate) fn fetch_sessions(&self) -> &fetch::session::FetchSessions {
+        &self.fetch_sessions
     }
 
     pub(crate) fn config(&self) -> &BrokerConfig {

@@ -30,6 +30,7 @@ pub(crate) struct ServeFile {
     pub(crate) group_min_session_timeout_ms: Option<i32>,
     pub(crate) metrics_listen: Option<String>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) max_incremental_fetch_session_cache_slots: Option<usize>,
     pub(crate) offsets_retention_minutes: Option<u64>,
     pub(crate) offsets_retention_check_interval_ms: Option<u64>,
     pub(crate) max_connections_per_ip: Option<usize>,

@@ -56,6 +56,10 @@ pub(crate) struct ServeArgs {
     /// offsets.retention.check.interval.ms [default: 600000].
     #[arg(long, env = "FJORD_OFFSETS_RETENTION_CHECK_INTERVAL_MS")]
     offsets_retention_check_interval_ms: Option<u64>,
+    /// Incremental fetch sessions kept (KIP-227), Kafka's
+    /// max.incremental.fetch.session.cache.slots [default: 1000].
+    #[arg(long, env = "FJORD_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS")]
+    max_incremental_fetch_session_cache_slots: Option<usize>,
     /// Most open client connections; at the limit new ones wait to be accepted, Kafka's
     /// max.connections [default: 10000].
     #[arg(long, env = "FJORD_MAX_CONNECTIONS")]
@@ -135,6 +139,12 @@ fn settings_from(args: ServeArgs, file: ServeFile, file_name: &str) -> anyhow::R
         .unwrap_or_else(|| PathBuf::from("fjord-data"));
     let mut broker = BrokerConfig::new(listen);
     broker.node_id = args.node_id.or(file.node_id).unwrap_or(1);
+    if let Some(slots) = args
+        .max_incremental_fetch_session_cache_slots
+        .or(file.max_incremental_fetch_session_cache_slots)
+    {
+        broker.fetch_session_cache_slots = slots;
+    }
     if let Some(max) = args.max_connections.or(file.max_connections) {
         anyhow::ensure!(max > 0, "max-connections must be at least 1");
         broker.connections_max = max;

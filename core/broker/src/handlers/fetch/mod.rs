@@ -1,17 +1,20 @@
 //! Fetch: stored batches from each partition, long-polling until `min_bytes` arrive or
 //! `max_wait_ms` passes. The wait is on the partitions fetched, not on every append. Bytes
 //! go out as stored, never re-encoded: a local partition's batches go from the segment file
-//! to the socket with `sendfile` ([`encode`]).
+//! to the socket with `sendfile` ([`encode`]). Consumers may keep an incremental fetch
+//! session ([`session`], KIP-227).
 
 mod encode;
+pub(crate) mod session;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use fjord_engine::{FetchPartition, Fetched, Isolation, PartitionRead};
+use fjord_engine::{FetchPartition, Fetched, Isolation, PartitionOffsets, PartitionRead};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::{Context, since};
 use crate::Result;
@@ -21,6 +24,38 @@ use crate::outgoing::Outgoing;
 
 /// The first Fetch version naming topics by id (KIP-516).
 const TOPIC_ID_VERSION_MIN: i16 = 13;
+
+/// A topic as the client named it: by name below v13, by id from v13.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopicKey {
+    name: TopicName,
+    id: Uuid,
+}
+
+impl TopicKey {
+    fn of(version: i16, name: &TopicName, id: Uuid) -> Self {
+        if version >= TOPIC_ID_VERSION_MIN {
+            Self {
+                name: TopicName::default(),
+                id,
+            }
+        } else {
+            Self {
+                name: name.clone(),
+                id: Uuid::nil(),
+            }
+        }
+    }
+}
+
+/// One partition to read, in answer order.
+#[derive(Debug, Clone)]
+pub(crate) struct Wanted {
+    topic: TopicKey,
+    partition: i32,
+    offset: i64,
+    max_bytes: usize,
+}
 
 /// A fetch response and its partitions' records, in the order the response lists them (the
 /// response's own `records` fields stay `None`).
@@ -37,6 +72,80 @@ impl Answer {
 }
 
 pub(crate) async fn handle(context: &Context, version: i16, request: FetchRequest) -> Answer {
+    let now = context.engine().clock().now();
+    let requested = requested(version, &request);
+    let (wanted, mode) = match context
+        .fetch_sessions()
+        .plan(version, &request, requested, now)
+    {
+        Ok(plan) => plan,
+        Err(code) => {
+            let response = FetchResponse::default().with_error_code(code);
+            return Answer {
+                response,
+                records: Vec::new(),
+            };
+        }
+    };
+    let names = resolve(context, &wanted);
+    let reads = read(context, &request, &wanted, &names).await;
+    let offsets: Vec<Option<PartitionOffsets>> = reads
+        .iter()
+        .map(|r| r.as_ref().ok().map(|r| r.offsets))
+        .collect();
+    let has_records: Vec<bool> = reads
+        .iter()
+        .map(|r| r.as_ref().is_ok_and(|r| !r.records.is_empty()))
+        .collect();
+    let (session_id, include) = context.fetch_sessions().finish(
+        version,
+        &mode,
+        &wanted,
+        &offsets,
+        &has_records,
+        context.engine().clock().now(),
+    );
+    answer(version, session_id, &wanted, &names, reads, &include)
+}
+
+/// The partitions the request names, in its order.
+fn requested(version: i16, request: &FetchRequest) -> Vec<Wanted> {
+    request
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            let key = TopicKey::of(version, &topic.topic, topic.topic_id);
+            topic.partitions.iter().map(move |p| Wanted {
+                topic: key.clone(),
+                partition: p.partition,
+                offset: p.fetch_offset,
+                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// Each wanted partition's topic name; a topic id naming no topic is UNKNOWN_TOPIC_ID.
+fn resolve(context: &Context, wanted: &[Wanted]) -> Vec<fjord_engine::Result<String>> {
+    wanted
+        .iter()
+        .map(|w| {
+            if w.topic.id.is_nil() {
+                Ok(w.topic.name.to_string())
+            } else {
+                context.engine().topic_name_of(w.topic.id)
+            }
+        })
+        .collect()
+}
+
+/// Reads the wanted partitions, waiting (up to `max_wait_ms`) for `min_bytes` on them.
+async fn read(
+    context: &Context,
+    request: &FetchRequest,
+    wanted: &[Wanted],
+    names: &[fjord_engine::Result<String>],
+) -> Vec<fjord_engine::Result<PartitionRead>> {
     let max_wait =
         Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(FETCH_WAIT_MAX);
     let deadline = Instant::now() + max_wait;
@@ -47,37 +156,21 @@ pub(crate) async fn handle(context: &Context, version: i16, request: FetchReques
         Isolation::HighWatermark
     };
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
-    // From v13 topics are named by id; an unknown id answers UNKNOWN_TOPIC_ID.
-    let names: Vec<fjord_engine::Result<String>> = request
-        .topics
+    let partitions: Arc<[FetchPartition]> = wanted
         .iter()
-        .map(|topic| {
-            if version >= TOPIC_ID_VERSION_MIN {
-                context.engine().topic_name_of(topic.topic_id)
-            } else {
-                Ok(topic.topic.to_string())
-            }
-        })
-        .collect();
-    let partitions: Arc<[FetchPartition]> = request
-        .topics
-        .iter()
-        .zip(&names)
-        .flat_map(|(topic, name)| {
-            let name = name.as_ref().map_or_else(|_| String::new(), Clone::clone);
-            topic.partitions.iter().map(move |p| FetchPartition {
-                topic: name.clone(),
-                partition: p.partition,
-                offset: p.fetch_offset,
-                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
-            })
+        .zip(names)
+        .map(|(w, name)| FetchPartition {
+            topic: name.as_ref().map_or_else(|_| String::new(), Clone::clone),
+            partition: w.partition,
+            offset: w.offset,
+            max_bytes: w.max_bytes,
         })
         .collect();
     // Watch before the first read, so data landing between a read and the wait wakes it.
     let mut waiter = context
         .engine()
         .waiter(partitions.iter().map(|p| (p.topic.clone(), p.partition)));
-    let reads = loop {
+    loop {
         let reads = context
             .engine()
             .read(Arc::clone(&partitions), max_bytes, isolation)
@@ -90,87 +183,75 @@ pub(crate) async fn handle(context: &Context, version: i16, request: FetchReques
         let errors = reads.iter().any(|r| r.is_err());
         // min_bytes 0 answers at once; otherwise wait for that much (at least one byte).
         if min_bytes == 0 || read_bytes >= min_bytes || errors || Instant::now() >= deadline {
-            break reads;
+            return reads;
         }
         if !waiter.changed(deadline).await {
-            break context
+            return context
                 .engine()
                 .read(Arc::clone(&partitions), max_bytes, isolation)
                 .await;
         }
-    };
-    answer(version, &request, &names, reads)
+    }
 }
 
-/// The response for `request` from one read of its partitions (in request order).
+/// The response: the included partitions, grouped by topic in order.
 fn answer(
     version: i16,
-    request: &FetchRequest,
+    session_id: i32,
+    wanted: &[Wanted],
     names: &[fjord_engine::Result<String>],
     reads: Vec<fjord_engine::Result<PartitionRead>>,
+    include: &[bool],
 ) -> Answer {
-    let mut reads = reads.into_iter();
-    let mut records = Vec::with_capacity(reads.len());
-    let responses = request
-        .topics
-        .iter()
-        .zip(names)
-        .map(|(topic, name)| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p| {
-                    let read = reads
-                        .next()
-                        .unwrap_or(Err(fjord_engine::Error::UnknownPartition {
-                            topic: topic.topic.to_string(),
-                            partition: p.partition,
-                        }));
-                    // A topic id that named no topic: say so, not "unknown topic ''".
-                    let read = match name {
-                        Err(fjord_engine::Error::UnknownTopicId { topic_id }) => {
-                            Err(fjord_engine::Error::UnknownTopicId {
-                                topic_id: *topic_id,
-                            })
-                        }
-                        _ => read,
-                    };
-                    let data = PartitionData::default()
-                        .with_partition_index(p.partition)
-                        .with_preferred_read_replica(BrokerId(-1))
-                        .with_records(None);
-                    match read {
-                        Ok(read) => {
-                            let name = name.as_deref().unwrap_or_default();
-                            crate::metrics::fetched(name, &read.records);
-                            records.push(read.records);
-                            data.with_high_watermark(read.offsets.high_watermark)
-                                .with_last_stable_offset(read.offsets.last_stable_offset)
-                                .with_log_start_offset(since(
-                                    version,
-                                    5,
-                                    read.offsets.log_start_offset,
-                                    -1,
-                                ))
-                        }
-                        Err(error) => {
-                            records.push(Fetched::Copied(bytes::Bytes::new()));
-                            data.with_error_code(error_code(&error))
-                                .with_high_watermark(-1)
-                                .with_last_stable_offset(-1)
-                                .with_log_start_offset(-1)
-                        }
-                    }
+    let mut records = Vec::new();
+    let mut responses: Vec<FetchableTopicResponse> = Vec::new();
+    let partitions = wanted.iter().zip(names).zip(reads).zip(include);
+    for (((wanted, name), read), _) in partitions.filter(|(_, included)| **included) {
+        // A topic id that named no topic: say so, not "unknown topic ''".
+        let read = match name {
+            Err(fjord_engine::Error::UnknownTopicId { topic_id }) => {
+                Err(fjord_engine::Error::UnknownTopicId {
+                    topic_id: *topic_id,
                 })
-                .collect();
-            FetchableTopicResponse::default()
-                .with_topic(topic.topic.clone())
-                .with_topic_id(topic.topic_id)
-                .with_partitions(partitions)
-        })
-        .collect();
+            }
+            _ => read,
+        };
+        let data = PartitionData::default()
+            .with_partition_index(wanted.partition)
+            .with_preferred_read_replica(BrokerId(-1))
+            .with_records(None);
+        let data = match read {
+            Ok(read) => {
+                crate::metrics::fetched(name.as_deref().unwrap_or_default(), &read.records);
+                records.push(read.records);
+                data.with_high_watermark(read.offsets.high_watermark)
+                    .with_last_stable_offset(read.offsets.last_stable_offset)
+                    .with_log_start_offset(since(version, 5, read.offsets.log_start_offset, -1))
+            }
+            Err(error) => {
+                records.push(Fetched::Copied(bytes::Bytes::new()));
+                data.with_error_code(error_code(&error))
+                    .with_high_watermark(-1)
+                    .with_last_stable_offset(-1)
+                    .with_log_start_offset(-1)
+            }
+        };
+        match responses.last_mut() {
+            Some(last) if last.topic == wanted.topic.name && last.topic_id == wanted.topic.id => {
+                last.partitions.push(data);
+            }
+            _ => responses.push(
+                FetchableTopicResponse::default()
+                    .with_topic(wanted.topic.name.clone())
+                    .with_topic_id(wanted.topic.id)
+                    .with_partitions(vec![data]),
+            ),
+        }
+    }
     Answer {
-        response: FetchResponse::default().with_responses(responses),
+        response: FetchResponse::default()
+            .with_session_id(since(version, 7, session_id, 0))
+            .with_responses(responses),
         records,
     }
 }
