@@ -68,3 +68,48 @@ fn log_error(error: &fjord_engine::LogError) -> ResponseError {
         },
     }
 }
+
+/// Answers the front end gives on its own, for requests it refuses before (or instead of)
+/// asking the engine: the protocol's reasons, named here so that every Kafka error code the
+/// broker sends comes from this file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A version the broker advertises but does not serve (Produce v0-v2), or an
+    /// ApiVersions request of a version it does not know.
+    UnsupportedVersion,
+    /// A well-formed request asking for something this broker does not do.
+    InvalidRequest,
+    /// Produce `acks` other than 0, 1 or -1.
+    InvalidRequiredAcks,
+    /// DescribeGroups v6+ for a group that does not exist.
+    GroupIdNotFound,
+    /// KIP-227: the fetch session named is not (or no longer) in the cache.
+    FetchSessionIdNotFound,
+    /// KIP-227: the fetch session's epoch is not the one expected.
+    InvalidFetchSessionEpoch,
+    /// KIP-227: a session opened naming topics one way was used naming them the other.
+    FetchSessionTopicIdError,
+    /// InitProducerId with a transactional id, until transactions exist.
+    TransactionalIdAuthorizationFailed,
+    /// DescribeCluster for controllers, which clients cannot reach here.
+    UnsupportedEndpointType,
+}
+
+impl Refusal {
+    pub(crate) fn code(self) -> i16 {
+        match self {
+            Self::UnsupportedVersion => ResponseError::UnsupportedVersion,
+            Self::InvalidRequest => ResponseError::InvalidRequest,
+            Self::InvalidRequiredAcks => ResponseError::InvalidRequiredAcks,
+            Self::GroupIdNotFound => ResponseError::GroupIdNotFound,
+            Self::FetchSessionIdNotFound => ResponseError::FetchSessionIdNotFound,
+            Self::InvalidFetchSessionEpoch => ResponseError::InvalidFetchSessionEpoch,
+            Self::FetchSessionTopicIdError => ResponseError::FetchSessionTopicIdError,
+            Self::TransactionalIdAuthorizationFailed => {
+                ResponseError::TransactionalIdAuthorizationFailed
+            }
+            Self::UnsupportedEndpointType => ResponseError::UnsupportedEndpointType,
+        }
+        .code()
+    }
+}

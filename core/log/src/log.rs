@@ -152,14 +152,20 @@ impl Log {
             producers_dirty: false,
             cleaned_up_to: 0,
         };
-        let report = log.load_segments(&bases, now_ms)?;
-        log.finish_open(recovery)?;
+        let (report, epochs_recovered) = log.load_segments(&bases, now_ms)?;
+        // Nothing cut or removed, no epoch learnt: what is on disk may already be the state.
+        let untouched = report.truncated.is_none() && report.deleted_segments == 0;
+        let stored = checkpoint.filter(|_| untouched && !epochs_recovered);
+        log.finish_open(recovery, epochs_recovered, stored)?;
         log.load_producers(recovery)?;
         Ok((log, report))
     }
 
-    fn load_segments(&mut self, bases: &[i64], now_ms: i64) -> Result<OpenReport> {
+    /// Loads every segment, recovering those past the recovery point; also says whether
+    /// recovery learnt leader epochs the epoch cache lacked.
+    fn load_segments(&mut self, bases: &[i64], now_ms: i64) -> Result<(OpenReport, bool)> {
         let mut report = OpenReport::default();
+        let mut epochs_recovered = false;
         let dir = self.dir.clone();
         for (i, &base) in bases.iter().enumerate() {
             let next_base = bases.get(i + 1).copied();
@@ -180,7 +186,7 @@ impl Log {
                 let epochs = &mut self.epochs;
                 let recovered =
                     segment.recover(&dir, &self.pool, interval, &mut |epoch, offset| {
-                        epochs.assign(epoch, offset);
+                        epochs_recovered |= epochs.assign(epoch, offset);
                     })?;
                 (segment, Some(recovered))
             };
@@ -213,25 +219,36 @@ impl Log {
             self.segments
                 .insert(base, Segment::create(&dir, &self.pool, base, now_ms)?);
         }
-        Ok(report)
+        Ok((report, epochs_recovered))
     }
 
     /// Settles offsets after loading: clamps them to the data found, syncs what recovery
-    /// kept, and records the new state.
-    fn finish_open(&mut self, recovery: Recovery) -> Result<()> {
+    /// kept, and records the new state. When the state is the checkpoint already on disk
+    /// (`stored`: read at open, recovery changed nothing), nothing is written or synced: a
+    /// log that was synced up to its end needs no second sync, so thousands of idle
+    /// partitions reopen after a crash without thousands of syncs.
+    fn finish_open(
+        &mut self,
+        recovery: Recovery,
+        epochs_recovered: bool,
+        stored: Option<Checkpoint>,
+    ) -> Result<()> {
         let log_end_offset = self.log_end_offset();
         let first_base = self.segments.keys().next().copied().unwrap_or(0);
         self.log_start_offset = self.log_start_offset.clamp(first_base, log_end_offset);
         self.high_watermark = self
             .high_watermark
             .clamp(self.log_start_offset, log_end_offset);
-        if self.epochs.truncate_from(log_end_offset) || recovery == Recovery::Full {
+        if self.epochs.truncate_from(log_end_offset) || epochs_recovered {
             self.epochs.persist(&self.dir)?;
+        }
+        self.recovery_point = log_end_offset;
+        if stored == Some(self.checkpoint()) {
+            return Ok(());
         }
         if recovery == Recovery::Full {
             self.active().flush(&self.dir, &self.pool)?;
         }
-        self.recovery_point = log_end_offset;
         self.write_checkpoint()
     }
 
@@ -546,13 +563,16 @@ impl Log {
         }
     }
 
-    pub(crate) fn write_checkpoint(&self) -> Result<()> {
+    fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
             log_start_offset: self.log_start_offset,
             recovery_point: self.recovery_point.min(self.log_end_offset()),
             high_watermark: self.high_watermark,
         }
-        .write(&self.dir)
+    }
+
+    pub(crate) fn write_checkpoint(&self) -> Result<()> {
+        self.checkpoint().write(&self.dir)
     }
 
     pub(crate) fn truncate_epochs(&mut self) -> Result<()> {

@@ -1,6 +1,5 @@
 //! ApiVersions: what this broker implements, exactly.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiVersionsResponse;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 
@@ -15,7 +14,7 @@ pub(crate) fn handle() -> ApiVersionsResponse {
 pub(crate) fn unsupported() -> kafka_protocol::messages::ResponseKind {
     kafka_protocol::messages::ResponseKind::ApiVersions(
         ApiVersionsResponse::default()
-            .with_error_code(ResponseError::UnsupportedVersion.code())
+            .with_error_code(crate::codes::Refusal::UnsupportedVersion.code())
             .with_api_keys(api_keys()),
     )
 }

@@ -17,7 +17,7 @@ pub(crate) fn handle(
     let config = context.config();
     if version >= 1 && request.endpoint_type != ENDPOINT_BROKERS {
         return DescribeClusterResponse::default()
-            .with_error_code(kafka_protocol::ResponseError::UnsupportedEndpointType.code())
+            .with_error_code(crate::codes::Refusal::UnsupportedEndpointType.code())
             .with_endpoint_type(request.endpoint_type)
             .with_controller_id(BrokerId(-1));
     }

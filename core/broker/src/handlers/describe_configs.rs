@@ -1,6 +1,5 @@
 //! DescribeConfigs: a topic's effective configs (overrides marked as such) or the broker's.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
@@ -101,7 +100,7 @@ fn describe(
         RESOURCE_BROKER => {
             if name != context.config().node_id.to_string() && !name.is_empty() {
                 return Err((
-                    ResponseError::InvalidRequest.code(),
+                    crate::codes::Refusal::InvalidRequest.code(),
                     format!("this is broker {}, not {name:?}", context.config().node_id),
                 ));
             }
@@ -111,7 +110,7 @@ fn describe(
                 .collect())
         }
         other => Err((
-            ResponseError::InvalidRequest.code(),
+            crate::codes::Refusal::InvalidRequest.code(),
             format!("resource type {other} has no configs here"),
         )),
     }

@@ -1,6 +1,5 @@
 //! DescribeGroups: state, protocol and members (with metadata and assignment) of groups.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -20,7 +19,12 @@ pub(crate) fn handle(
                 // Kafka describes an unknown group as Dead; v6 adds an explicit error.
                 return DescribedGroup::default()
                     .with_group_id(group_id)
-                    .with_error_code(since(version, 6, ResponseError::GroupIdNotFound.code(), 0))
+                    .with_error_code(since(
+                        version,
+                        6,
+                        crate::codes::Refusal::GroupIdNotFound.code(),
+                        0,
+                    ))
                     .with_group_state(StrBytes::from_static_str("Dead"));
             };
             let members = description

@@ -1,7 +1,6 @@
 //! FindCoordinator: this broker coordinates every group (a single node). Transaction
 //! coordinators are refused until transactions exist.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -26,7 +25,7 @@ pub(crate) fn handle(
             (error_code(&error), Some(error.to_string()))
         }
         other => (
-            ResponseError::InvalidRequest.code(),
+            crate::codes::Refusal::InvalidRequest.code(),
             Some(format!("unknown coordinator key type {other}")),
         ),
     };

@@ -40,7 +40,7 @@ async fn alter(
         .with_resource_name(resource.resource_name.clone());
     if resource.resource_type != RESOURCE_TOPIC {
         return response
-            .with_error_code(kafka_protocol::ResponseError::InvalidRequest.code())
+            .with_error_code(crate::codes::Refusal::InvalidRequest.code())
             .with_error_message(Some(StrBytes::from_static_str(
                 "only topic configs can be altered; broker settings are set at start-up",
             )));

@@ -4,7 +4,6 @@
 //! a KIP-360 client gets one too). Transactions are not implemented yet, so a transactional id
 //! is refused rather than half served.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::Context;
@@ -22,7 +21,7 @@ pub(crate) async fn handle(
     };
     if request.transactional_id.is_some() {
         tracing::debug!("InitProducerId with a transactional id: transactions are not supported");
-        return refused(ResponseError::TransactionalIdAuthorizationFailed.code());
+        return refused(crate::codes::Refusal::TransactionalIdAuthorizationFailed.code());
     }
     match context.engine().allocate_producer_id().await {
         Ok(id) => InitProducerIdResponse::default()

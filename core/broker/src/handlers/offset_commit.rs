@@ -33,7 +33,7 @@ pub(crate) async fn handle(
         })
         .collect();
     let codes: Vec<i16> = if commits.len() > PARTITIONS_PER_COMMIT_MAX {
-        vec![kafka_protocol::ResponseError::InvalidRequest.code(); commits.len()]
+        vec![crate::codes::Refusal::InvalidRequest.code(); commits.len()]
     } else {
         let outcome = context
             .engine()

@@ -3,7 +3,6 @@
 
 use bytes::BytesMut;
 use fjord_engine::{Origin, Result};
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -45,9 +44,9 @@ pub(crate) async fn handle(
             let index = data.index;
             let outcome = match &name {
                 _ if version < PRODUCE_VERSION_MIN_SERVED => {
-                    Err(refusal(ResponseError::UnsupportedVersion.code()))
+                    Err(refusal(crate::codes::Refusal::UnsupportedVersion.code()))
                 }
-                _ if !acks_valid => Err(refusal(ResponseError::InvalidRequiredAcks.code())),
+                _ if !acks_valid => Err(refusal(crate::codes::Refusal::InvalidRequiredAcks.code())),
                 Ok(name) => append(context, version, name, data).await,
                 Err(unknown) => Err(refusal(error_code(unknown))),
             };

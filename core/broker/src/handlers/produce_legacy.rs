@@ -5,7 +5,6 @@
 //! UNSUPPORTED_VERSION. Nothing is written.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::ResponseError;
 
 use crate::{Error, Result};
 
@@ -35,7 +34,7 @@ pub(crate) fn refuse(frame: &[u8], version: i16) -> Result<Option<Bytes>> {
         out.put_i32(partitions as i32);
         for _ in 0..partitions {
             out.put_i32(request.i32()?);
-            out.put_i16(ResponseError::UnsupportedVersion.code());
+            out.put_i16(crate::codes::Refusal::UnsupportedVersion.code());
             out.put_i64(-1); // base offset
             if version >= 2 {
                 out.put_i64(-1); // log append time

@@ -16,7 +16,9 @@
 //! rows `C:` use `rdkafka_performance` (see `rdkafka_performance.rs`). CPU columns are the
 //! broker's and the client's share of one core over the run (client start-up included).
 //!
-//! `FJORD_BENCH_MIB` sets the volume per produce run (default 1024).
+//! `FJORD_BENCH_MIB` sets the volume per produce run (default 1024). Last, the broker is
+//! restarted after `kill -9` with `FJORD_BENCH_RESTART_PARTITIONS` (default 10,000) empty
+//! partitions and timed to its first answer, beside a start on an empty directory.
 //!
 //! `FJORD_BENCH_STEADY_MIB=6144` runs in steady state (root only): the broker and the file
 //! baseline in a memory cgroup of that size, filled by a warm-up file first, so that writes
@@ -29,6 +31,7 @@ mod cgroup;
 #[path = "../../tests/support/fjord_serve.rs"]
 mod fjord_serve;
 mod rdkafka_performance;
+mod restart;
 
 use fjord_serve::FjordServe;
 
@@ -176,7 +179,13 @@ fn main() -> anyhow::Result<()> {
         resident as f64 / 1024.0,
         peak as f64 / 1024.0
     );
-    Ok(())
+    drop(broker);
+    let restart_partitions = std::env::var("FJORD_BENCH_RESTART_PARTITIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let restart_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+    restart::measure(restart_dir.path(), restart_partitions)
 }
 
 /// (VmRSS, VmHWM) of process `pid`, in KiB.
@@ -347,7 +356,7 @@ fn client(bootstrap: &str) -> ClientConfig {
     config
 }
 
-fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+pub(crate) fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     let admin: AdminClient<rdkafka::client::DefaultClientContext> = client(bootstrap).create()?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -391,3 +391,30 @@ fn compression_type_re_encodes_batches_with_the_topic_codec() -> anyhow::Result<
     }
     Ok(())
 }
+
+/// After a crash an intact log is recovered without writing: reopening thousands of idle
+/// partitions must not cost thousands of syncs. The checkpoint file is replaced (a new
+/// inode) only when its content changes.
+#[test]
+fn recovering_an_intact_log_writes_nothing() -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir()?;
+    let inode = || std::fs::metadata(dir.path().join("fjord.checkpoint")).map(|m| m.ino());
+    let log = new_log(dir.path(), small_config())?;
+    log.close()?;
+    let before = inode()?;
+    let (log, report) = Log::open(dir.path(), small_config(), pool(), Recovery::Full, 0)?;
+    assert!(report.truncated.is_none());
+    assert_eq!(inode()?, before, "an empty log: nothing rewritten");
+    log.close()?;
+
+    let mut log = Log::open(dir.path(), small_config(), pool(), Recovery::Full, 0)?.0;
+    log.append(&mut filler(5, 100, 1_000), 0, 1_000)?;
+    log.flush()?;
+    log.close()?;
+    let before = inode()?;
+    let (log, _) = Log::open(dir.path(), small_config(), pool(), Recovery::Full, 0)?;
+    assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(inode()?, before, "synced to its end: nothing rewritten");
+    Ok(())
+}

@@ -20,7 +20,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fjord_engine::PartitionOffsets;
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::FetchRequest;
 use uuid::Uuid;
 
@@ -112,12 +111,12 @@ impl FetchSessions {
         let mut sessions = self.sessions();
         let session = sessions
             .get_mut(&id)
-            .ok_or(ResponseError::FetchSessionIdNotFound.code())?;
+            .ok_or(crate::codes::Refusal::FetchSessionIdNotFound.code())?;
         if epoch != session.next_epoch {
-            return Err(ResponseError::InvalidFetchSessionEpoch.code());
+            return Err(crate::codes::Refusal::InvalidFetchSessionEpoch.code());
         }
         if session.uses_topic_ids != (version >= TOPIC_ID_VERSION_MIN) {
-            return Err(ResponseError::FetchSessionTopicIdError.code());
+            return Err(crate::codes::Refusal::FetchSessionTopicIdError.code());
         }
         session.last_used = now;
         session.apply(requested, &forgotten(request, version));
