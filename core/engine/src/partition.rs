@@ -35,9 +35,11 @@ pub enum Isolation {
 /// on an async worker. Methods past the data path (`set_config`, `maintain`, `compact`)
 /// have defaults that do nothing, which is safe for a storage that manages itself.
 pub trait PartitionStorage: Send + Sync + std::fmt::Debug {
-    /// Validates and appends producer batches (offsets assigned in place), durable as the
-    /// flush policy says when it returns; moves the high watermark and wakes its watchers.
-    fn append(&self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo>;
+    /// Validates and appends producer batches, durable as the flush policy says when it
+    /// returns; moves the high watermark and wakes its watchers. `batches` is the producer's
+    /// buffer, stored as it is but for the fields the broker owns (offsets, leader epoch,
+    /// log-append time), never copied whole.
+    fn append(&self, batches: &[u8], now_ms: i64) -> Result<AppendInfo>;
 
     /// Appends to `out` whole stored batches from the one holding `offset`, at most
     /// `max_bytes` (unless the first batch alone is larger), none past what `isolation`
@@ -169,7 +171,7 @@ impl LocalPartition {
 }
 
 impl PartitionStorage for LocalPartition {
-    fn append(&self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+    fn append(&self, batches: &[u8], now_ms: i64) -> Result<AppendInfo> {
         let info = self.with_log_mut(|log| {
             let info = log.append(batches, 0, now_ms)?;
             let log_end_offset = log.log_end_offset();

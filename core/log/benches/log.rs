@@ -314,7 +314,7 @@ fn idle_partitions(root: &Path) -> anyhow::Result<()> {
             (partition % 100) as i32,
         );
         let mut log = store.create_log(&tp, LogConfig::default(), 0)?;
-        log.append(&mut make_batch(2048, partition as u64), 0, 0)?;
+        log.append(&make_batch(2048, partition as u64), 0, 0)?;
         logs.push(log);
     }
     let created = start.elapsed();

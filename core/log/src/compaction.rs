@@ -277,7 +277,9 @@ impl CompactionPlan {
                 Kept::None => return Ok(()),
                 Kept::Some(bytes) => bytes,
             };
-            if let Err(e) = output.append(scratch, &self.pool, &bytes, self.index_interval_bytes) {
+            if let Err(e) =
+                output.append_bytes(scratch, &self.pool, &bytes, self.index_interval_bytes)
+            {
                 write_error = Some(e);
                 return Err("writing the cleaned segment failed".into());
             }

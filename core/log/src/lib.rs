@@ -37,10 +37,12 @@
 //!    `segment.ms`. Rolling syncs the old segment and its indexes, creates the new files,
 //!    syncs the directory, then writes the checkpoint with the recovery point at the new
 //!    segment's base.
-//! 3. Write base offsets and the leader epoch into the batch headers (outside the CRC), and
-//!    the log-append time if configured (CRC recomputed). A new leader epoch is written to the
-//!    epoch cache (atomically) before the data.
-//! 4. One `pwrite` of all batches at the end of the active segment; index entries buffered.
+//! 3. Write base offsets and the leader epoch into a copy of each batch's 61-byte header
+//!    (outside the CRC), and the log-append time if configured (CRC recomputed over the new
+//!    header and the untouched records). The producer's buffer is never changed or copied.
+//!    A new leader epoch is written to the epoch cache (atomically) before the data.
+//! 4. One `pwritev` of each new header followed by its records, at the end of the active
+//!    segment; index entries buffered.
 //! 5. Flush policy: `EveryBatch` runs `fdatasync` before returning, so a returned append is
 //!    on disk; `IntervalMs` syncs once the oldest unsynced append is that old; `Os` leaves it
 //!    to the page cache (survives a process crash, not power loss).

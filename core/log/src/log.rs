@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fjord_record::TimestampType;
+use fjord_record::{HEADER_BYTES, TimestampType};
 
 use crate::checkpoint::{Checkpoint, sync_dir};
 use crate::epoch::{EpochEntry, LeaderEpochCache};
@@ -333,12 +333,11 @@ impl Log {
     /// offsets from the log end offset and the leader epoch (and log-append time if the
     /// topic uses it), writes them, and syncs as the flush policy says. Nothing is written if
     /// any batch is invalid.
-    pub fn append(
-        &mut self,
-        batches: &mut [u8],
-        leader_epoch: i32,
-        now_ms: i64,
-    ) -> Result<AppendInfo> {
+    ///
+    /// `batches` is never changed or copied: the fields the log owns all sit in each batch's
+    /// 61-byte header, so the log writes a changed copy of each header and the producer's
+    /// bytes after it, in one vectored write.
+    pub fn append(&mut self, batches: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
         if batches.is_empty() {
             return Err(Error::EmptyAppend);
         }
@@ -366,12 +365,12 @@ impl Log {
                 duplicate: true,
             });
         }
-        let mut converted: Vec<u8>;
+        let converted: Vec<u8>;
         let (batches, spans) = match self.convert(batches, &spans)? {
             Some(bytes) => {
                 converted = bytes;
                 let spans = self.validate(&converted, now_ms)?;
-                (&mut converted[..], spans)
+                (&converted[..], spans)
             }
             None => (batches, spans),
         };
@@ -387,13 +386,24 @@ impl Log {
             TimestampType::CreateTime => -1,
         };
         let mut next_offset = base_offset;
+        let mut headers = Vec::with_capacity(spans.len());
         for span in &spans {
-            let batch = &mut batches[span.position..span.position + span.size_bytes];
-            fjord_record::assign(batch, next_offset, leader_epoch).map_err(Error::InvalidBatch)?;
+            let batch = &batches[span.position..span.position + span.size_bytes];
+            let (header, records) = batch.split_at(HEADER_BYTES);
+            let mut header: [u8; HEADER_BYTES] = header.try_into().map_err(|_| {
+                Error::InvalidBatch(fjord_record::Error::Truncated {
+                    position: span.position,
+                    needed_bytes: HEADER_BYTES,
+                    available_bytes: batch.len(),
+                })
+            })?;
+            fjord_record::assign(&mut header, next_offset, leader_epoch)
+                .map_err(Error::InvalidBatch)?;
             if log_append_time_ms >= 0 {
-                fjord_record::set_log_append_time(batch, log_append_time_ms)
+                fjord_record::set_log_append_time_split(&mut header, records, log_append_time_ms)
                     .map_err(Error::InvalidBatch)?;
             }
+            headers.push(header);
             next_offset += span.offsets_count;
         }
         if self.epochs.assign(leader_epoch, base_offset) {
@@ -401,7 +411,16 @@ impl Log {
         }
         let (dir, interval) = (self.dir.clone(), self.config.index_interval_bytes);
         let pool = Arc::clone(&self.pool);
-        self.active_mut().append(&dir, &pool, batches, interval)?;
+        let parts: Vec<(&[u8], &[u8])> = spans
+            .iter()
+            .zip(&headers)
+            .map(|(span, header)| {
+                let records =
+                    &batches[span.position + HEADER_BYTES..span.position + span.size_bytes];
+                (&header[..], records)
+            })
+            .collect();
+        self.active_mut().append(&dir, &pool, &parts, interval)?;
         self.record_producers(&spans, base_offset);
         self.after_append(now_ms)?;
         Ok(AppendInfo {

@@ -5,7 +5,6 @@
 //! decides when to roll, what to recover and what to delete.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -19,10 +18,12 @@ use crate::{Error, Result, error::io};
 
 mod read;
 mod slice;
+mod vectored;
 mod verified;
 
 pub use slice::FileSlice;
 pub(crate) use slice::SliceRead;
+use vectored::write_all_vectored_at;
 use verified::Verified;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
@@ -355,29 +356,34 @@ impl Segment {
     }
 
     /// Writes already-assigned, already-validated batches at the end of the segment and
-    /// indexes them.
+    /// indexes them. Each batch comes as its (assigned) header and its records, written
+    /// back to back in one vectored write.
     pub(crate) fn append(
         &mut self,
         dir: &Path,
         pool: &FilePool,
-        bytes: &[u8],
+        batches: &[(&[u8], &[u8])],
         index_interval_bytes: u64,
     ) -> Result<()> {
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
-        pool.get(self.log, &path)?
-            .write_all_at(bytes, self.size_bytes)
-            .map_err(io(&path))?;
+        let file = pool.get(self.log, &path)?;
+        let parts: Vec<&[u8]> = batches
+            .iter()
+            .flat_map(|(header, records)| [*header, *records])
+            .collect();
+        write_all_vectored_at(&file, &parts, self.size_bytes).map_err(io(&path))?;
+        let written: u64 = parts.iter().map(|p| p.len() as u64).sum();
         // The log validated these batches (CRC included) before assigning offsets.
         self.verified
-            .add_mut(self.size_bytes..self.size_bytes + bytes.len() as u64);
+            .add_mut(self.size_bytes..self.size_bytes + written);
         let index_path = file_path(dir, self.base_offset, INDEX_SUFFIX);
         let time_path = file_path(dir, self.base_offset, TIME_INDEX_SUFFIX);
-        for batch in fjord_record::batches(bytes) {
-            let batch = batch.map_err(Error::InvalidBatch)?;
-            let size_bytes = batch.bytes.len() as u64;
+        for (header, records) in batches {
+            let header = BatchHeader::parse(header).map_err(Error::InvalidBatch)?;
+            let size_bytes = (fjord_record::HEADER_BYTES + records.len()) as u64;
             let scanned = Scanned {
                 position: self.size_bytes,
-                header: batch.header,
+                header,
                 size_bytes,
             };
             if let Some((entry, time)) = self.index_point(&scanned, index_interval_bytes)? {
@@ -386,9 +392,26 @@ impl Segment {
                     self.times.append(pool, &time_path, time)?;
                 }
             }
-            self.observe(&batch.header, size_bytes);
+            self.observe(&header, size_bytes);
         }
         Ok(())
+    }
+
+    /// [`Segment::append`] for whole batches back to back in one buffer (compaction's
+    /// output).
+    pub(crate) fn append_bytes(
+        &mut self,
+        dir: &Path,
+        pool: &FilePool,
+        bytes: &[u8],
+        index_interval_bytes: u64,
+    ) -> Result<()> {
+        let mut parts = Vec::new();
+        for batch in fjord_record::batches(bytes) {
+            let batch = batch.map_err(Error::InvalidBatch)?;
+            parts.push(batch.bytes.split_at(fjord_record::HEADER_BYTES));
+        }
+        self.append(dir, pool, &parts, index_interval_bytes)
     }
 
     /// `fdatasync` of the log file.

@@ -103,8 +103,8 @@ fn child(dir: &Path) -> anyhow::Result<()> {
     };
     let mut stdout = std::io::stdout().lock();
     loop {
-        let mut batch = batch_for(log.log_end_offset());
-        let info = log.append(&mut batch, 0, 0)?;
+        let batch = batch_for(log.log_end_offset());
+        let info = log.append(&batch, 0, 0)?;
         writeln!(stdout, "{}", info.last_offset)?;
         stdout.flush()?;
     }
@@ -190,8 +190,8 @@ fn verify(dir: &Path, acknowledged: i64, close_cleanly: bool) -> anyhow::Result<
     );
     check_all_batches(&log)?;
     // Appends go on after recovery.
-    let mut batch = batch_for(log.log_end_offset());
-    log.append(&mut batch, 0, 0)?;
+    let batch = batch_for(log.log_end_offset());
+    log.append(&batch, 0, 0)?;
     if close_cleanly {
         store.close([log])?;
         // The child will open it as trusted; that must hold too.

@@ -28,7 +28,7 @@ mod header;
 mod record;
 mod varint;
 
-pub use assign::{assign, set_log_append_time};
+pub use assign::{assign, set_log_append_time, set_log_append_time_split};
 pub use batch::{Batch, BatchIter, batches, validate_batch, validate_batch_with};
 pub use builder::{BatchBuilder, NewRecord, rebuild, recompress};
 pub use compression::{Compression, compress, decompress};

@@ -1,7 +1,6 @@
 //! Produce: append each partition's batches through the engine; answer with their base
 //! offsets.
 
-use bytes::BytesMut;
 use fjord_engine::{Origin, Result};
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{
@@ -81,11 +80,8 @@ async fn append(
     topic_name: &str,
     data: PartitionProduceData,
 ) -> Result<PartitionProduceResponse, PartitionProduceResponse> {
-    let records = data.records.unwrap_or_default();
-    // The log assigns offsets in place: take the bytes over if no one else holds them.
-    let batches = records
-        .try_into_mut()
-        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    // A slice of the request frame, handed to the engine as it is: no copy.
+    let batches = data.records.unwrap_or_default();
     let size_bytes = batches.len();
     let appended: Result<_> = context
         .engine()

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use fjord_log::{Fetched, TimestampOffset};
 use tokio::sync::watch;
 
@@ -59,14 +59,15 @@ pub struct PartitionRead {
 
 impl Engine {
     /// Appends a batch buffer (record batch v2, one or more) to a partition: every batch is
-    /// checked whole, offsets are assigned in place (the buffer is written as it is, never
-    /// re-encoded), and the call returns once the batches are durable under the topic's
-    /// flush policy. The high watermark moves and the partition's waiters wake.
+    /// checked whole, offsets are assigned (in a copy of each 61-byte header: the buffer is
+    /// written as it is, never copied or re-encoded), and the call returns once the batches
+    /// are durable under the topic's flush policy. The high watermark moves and the
+    /// partition's waiters wake. The buffer may be shared (a slice of a request frame).
     pub async fn append(
         &self,
         topic: &str,
         partition: i32,
-        batches: BytesMut,
+        batches: Bytes,
         origin: Origin,
     ) -> Result<Appended> {
         let topic = self.require_topic(topic)?;
@@ -80,10 +81,9 @@ impl Engine {
             check_attributes(&batches)?;
         }
         let now_ms = self.clock.now_ms();
-        let mut batches = batches;
         self.pool
             .run(move || {
-                let info = storage.append(&mut batches, now_ms)?;
+                let info = storage.append(&batches, now_ms)?;
                 let log_start_offset = storage.offsets()?.log_start_offset;
                 Ok(Appended {
                     base_offset: Offset(info.base_offset),

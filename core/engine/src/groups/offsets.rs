@@ -174,10 +174,10 @@ pub(crate) fn append(
             })
             .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
     }
-    let mut batch = builder
+    let batch = builder
         .build()
         .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
-    partition.append(&mut batch, now_ms)?;
+    partition.append(&batch, now_ms)?;
     Ok(())
 }
 

@@ -73,7 +73,7 @@ async fn clients_may_not_write_internal_topics_nor_control_batches() -> anyhow::
             value: Some(b"v"),
             headers: &[],
         })?;
-        let bytes = bytes::BytesMut::from(&builder.build()?[..]);
+        let bytes = bytes::Bytes::from(builder.build()?);
         let refused = engine.append("plain", 0, bytes, Origin::Client).await;
         assert!(
             matches!(refused, Err(Error::ForbiddenBatchAttribute { .. })),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use fjord_engine::{Engine, EngineConfig, Hooks, ManualClock};
 use fjord_record::{BatchBuilder, Compression, NewRecord};
 
@@ -49,7 +49,7 @@ impl TestEngine {
 }
 
 /// One batch of `count` records keyed `key-<i % keys>` with values `value-<i>`.
-pub(crate) fn batch(count: usize, keys: usize, timestamp_ms: i64) -> BytesMut {
+pub(crate) fn batch(count: usize, keys: usize, timestamp_ms: i64) -> Bytes {
     let mut builder = BatchBuilder::new(Compression::None);
     for i in 0..count {
         let key = format!("key-{}", i % keys.max(1));
@@ -63,5 +63,5 @@ pub(crate) fn batch(count: usize, keys: usize, timestamp_ms: i64) -> BytesMut {
             })
             .expect("record fits");
     }
-    BytesMut::from(&builder.build().expect("batch builds")[..])
+    Bytes::from(builder.build().expect("batch builds"))
 }

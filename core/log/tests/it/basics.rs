@@ -7,19 +7,21 @@ use crate::support::{batch, decode, filler, new_log, pool, read_all, small_confi
 fn append_assigns_offsets_and_reads_return_stored_bytes() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(dir.path(), small_config())?;
-    let mut first = filler(3, 10, 1_000);
-    let info = log.append(&mut first, 0, 5)?;
+    let first = filler(3, 10, 1_000);
+    let info = log.append(&first, 0, 5)?;
     assert_eq!(
         (info.base_offset, info.last_offset, info.records_count),
         (0, 2, 3)
     );
-    let mut second = filler(2, 10, 2_000);
-    let info = log.append(&mut second, 0, 6)?;
+    let second = filler(2, 10, 2_000);
+    let sent = second.clone();
+    let info = log.append(&second, 0, 6)?;
     assert_eq!((info.base_offset, info.last_offset), (3, 4));
     assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(second, sent, "the producer's buffer is not changed");
     // The read hands back exactly the bytes appended, offsets assigned, nothing re-encoded.
     let bytes = log.read(3, 1 << 20, i64::MAX)?;
-    assert_eq!(&bytes[..], &second[..]);
+    assert_eq!(&bytes[..], &assigned(&second, 3)[..]);
     // A read mid-batch starts at the batch holding the offset.
     let records = decode(&log.read(1, 1 << 20, i64::MAX)?)?;
     assert_eq!(records.first().map(|r| r.offset), Some(0));
@@ -48,9 +50,9 @@ fn a_first_batch_larger_than_max_bytes_is_returned_whole() -> anyhow::Result<()>
             ..small_config()
         },
     )?;
-    let mut big = filler(10, 200, 0);
-    log.append(&mut big, 0, 0)?;
-    log.append(&mut filler(1, 10, 0), 0, 0)?;
+    let big = filler(10, 200, 0);
+    log.append(&big, 0, 0)?;
+    log.append(&filler(1, 10, 0), 0, 0)?;
     assert_eq!(log.read(0, 10, i64::MAX)?.len(), big.len());
     Ok(())
 }
@@ -59,29 +61,29 @@ fn a_first_batch_larger_than_max_bytes_is_returned_whole() -> anyhow::Result<()>
 fn bad_batches_are_rejected_before_touching_the_file() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(dir.path(), small_config())?;
-    let mut good = filler(2, 10, 0);
+    let good = filler(2, 10, 0);
     let mut corrupt = good.clone();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff;
     let mut both = good.clone();
     both.extend_from_slice(&corrupt);
     assert!(matches!(
-        log.append(&mut both, 0, 0),
+        log.append(&both, 0, 0),
         Err(Error::InvalidBatch(fjord_record::Error::CrcMismatch { .. }))
     ));
-    let mut torn = good[..good.len() - 3].to_vec();
+    let torn = good[..good.len() - 3].to_vec();
     assert!(matches!(
-        log.append(&mut torn, 0, 0),
+        log.append(&torn, 0, 0),
         Err(Error::InvalidBatch(fjord_record::Error::Truncated { .. }))
     ));
-    let mut huge = filler(1, 2_000_000, 0);
+    let huge = filler(1, 2_000_000, 0);
     assert!(matches!(
-        log.append(&mut huge, 0, 0),
+        log.append(&huge, 0, 0),
         Err(Error::BatchTooLarge { .. })
     ));
-    assert!(matches!(log.append(&mut [], 0, 0), Err(Error::EmptyAppend)));
+    assert!(matches!(log.append(&[], 0, 0), Err(Error::EmptyAppend)));
     assert_eq!((log.log_end_offset(), log.size_bytes()), (0, 0));
-    log.append(&mut good, 0, 0)?;
+    log.append(&good, 0, 0)?;
     assert_eq!(log.log_end_offset(), 2);
     Ok(())
 }
@@ -97,16 +99,16 @@ fn segments_roll_by_size_and_age() -> anyhow::Result<()> {
         },
     )?;
     for _ in 0..10 {
-        log.append(&mut filler(2, 200, 0), 0, 0)?;
+        log.append(&filler(2, 200, 0), 0, 0)?;
     }
     let by_size = log.segment_count();
     assert!(by_size >= 4, "{by_size} segments");
     // Age: a segment is rolled once `segment.ms` passed since it started.
     log.roll(0)?;
     let rolled = log.segment_count();
-    log.append(&mut filler(1, 1, 0), 0, 500)?;
+    log.append(&filler(1, 1, 0), 0, 500)?;
     assert_eq!(log.segment_count(), rolled, "not old enough yet");
-    log.append(&mut filler(1, 1, 0), 0, 10_000)?;
+    log.append(&filler(1, 1, 0), 0, 10_000)?;
     assert_eq!(log.segment_count(), rolled + 1, "rolled by age");
     assert_eq!(read_all(&log)?.len(), 22);
     Ok(())
@@ -119,7 +121,7 @@ fn offsets_for_timestamps_find_the_first_record_at_or_after() -> anyhow::Result<
     for i in 0..50i64 {
         let ts = [1_000 + i * 10, 1_000 + i * 10 + 5];
         let records: Vec<_> = ts.iter().map(|t| (None, Some(&b"v"[..]), *t)).collect();
-        log.append(&mut batch(&records, Compression::Gzip), 0, 0)?;
+        log.append(&batch(&records, Compression::Gzip), 0, 0)?;
     }
     for (target, offset) in [
         (0, 0),
@@ -145,7 +147,7 @@ fn log_append_time_is_stamped_and_checksummed() -> anyhow::Result<()> {
         ..small_config()
     };
     let mut log = new_log(dir.path(), config)?;
-    let info = log.append(&mut filler(2, 5, 1), 0, 777)?;
+    let info = log.append(&filler(2, 5, 1), 0, 777)?;
     assert_eq!(info.log_append_time_ms, 777);
     let bytes = log.read(0, 1 << 20, i64::MAX)?;
     let batch = fjord_record::batches(&bytes).next().expect("a batch")?;
@@ -162,11 +164,11 @@ fn log_append_time_is_stamped_and_checksummed() -> anyhow::Result<()> {
 fn leader_epochs_are_recorded_and_stale_ones_refused() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(dir.path(), small_config())?;
-    log.append(&mut filler(2, 5, 0), 0, 0)?;
-    log.append(&mut filler(3, 5, 0), 2, 0)?;
-    log.append(&mut filler(1, 5, 0), 2, 0)?;
+    log.append(&filler(2, 5, 0), 0, 0)?;
+    log.append(&filler(3, 5, 0), 2, 0)?;
+    log.append(&filler(1, 5, 0), 2, 0)?;
     assert!(matches!(
-        log.append(&mut filler(1, 5, 0), 1, 0),
+        log.append(&filler(1, 5, 0), 1, 0),
         Err(Error::StaleLeaderEpoch {
             leader_epoch: 1,
             latest_epoch: 2
@@ -209,7 +211,7 @@ fn delete_records_and_retention_move_the_log_start_offset() -> anyhow::Result<()
     };
     let mut log = new_log(dir.path(), config)?;
     for i in 0..20 {
-        log.append(&mut filler(2, 200, i * 1_000), 0, 0)?;
+        log.append(&filler(2, 200, i * 1_000), 0, 0)?;
     }
     log.set_high_watermark(log.log_end_offset());
     assert!(matches!(
@@ -230,7 +232,7 @@ fn delete_records_and_retention_move_the_log_start_offset() -> anyhow::Result<()
     log.apply_retention(40_000)?;
     assert_eq!(log.log_start_offset(), 40);
     assert!(read_all(&log)?.is_empty());
-    log.append(&mut filler(1, 1, 0), 0, 0)?;
+    log.append(&filler(1, 1, 0), 0, 0)?;
     assert_eq!(read_all(&log)?.first().map(|r| r.offset), Some(40));
     Ok(())
 }
@@ -246,7 +248,7 @@ fn store_restarts_cleanly_and_after_a_crash() -> anyhow::Result<()> {
     let store = Store::open(dir.path())?;
     let mut log = store.create_log(&tp, config.clone(), 0)?;
     for _ in 0..10 {
-        log.append(&mut filler(3, 100, 0), 0, 0)?;
+        log.append(&filler(3, 100, 0), 0, 0)?;
     }
     let expected = read_all(&log)?;
     store.close([log])?;
@@ -256,7 +258,7 @@ fn store_restarts_cleanly_and_after_a_crash() -> anyhow::Result<()> {
     let (mut log, report) = store.open_log(&tp, config.clone(), 0)?;
     assert_eq!(report.recovered_segments, 0);
     assert_eq!(read_all(&log)?, expected);
-    log.append(&mut filler(1, 1, 0), 0, 0)?;
+    log.append(&filler(1, 1, 0), 0, 0)?;
     drop(log); // a crash: no close, no marker
     drop(store);
     let store = Store::open(dir.path())?;
@@ -305,10 +307,11 @@ fn configs_parse_by_kafka_name() -> anyhow::Result<()> {
 fn read_into_appends_after_what_the_buffer_holds() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(dir.path(), small_config())?;
-    let mut first = filler(3, 10, 0);
-    let mut second = filler(2, 10, 0);
-    log.append(&mut first, 0, 0)?;
-    log.append(&mut second, 0, 0)?;
+    let first = filler(3, 10, 0);
+    let second = filler(2, 10, 0);
+    log.append(&first, 0, 0)?;
+    log.append(&second, 0, 0)?;
+    let (first, second) = (assigned(&first, 0), assigned(&second, 3));
     let mut out = b"response header".to_vec();
     let appended = log.read_into(0, first.len(), i64::MAX, &mut out)?;
     assert_eq!(appended, first.len());
@@ -331,8 +334,8 @@ fn the_interval_flush_policy_syncs_once_the_interval_has_passed() -> anyhow::Res
         ..small_config()
     };
     let mut log = new_log(dir.path(), config)?;
-    log.append(&mut filler(2, 10, 0), 0, 1_000)?;
-    log.append(&mut filler(2, 10, 0), 0, 1_050)?;
+    log.append(&filler(2, 10, 0), 0, 1_000)?;
+    log.append(&filler(2, 10, 0), 0, 1_050)?;
     assert_eq!(
         log.recovery_point(),
         0,
@@ -347,9 +350,9 @@ fn the_interval_flush_policy_syncs_once_the_interval_has_passed() -> anyhow::Res
         "synced 100 ms after the first unsynced append"
     );
     // The interval restarts at the next append; an append past it syncs by itself.
-    log.append(&mut filler(1, 10, 0), 0, 2_000)?;
+    log.append(&filler(1, 10, 0), 0, 2_000)?;
     assert_eq!(log.recovery_point(), 4);
-    log.append(&mut filler(1, 10, 0), 0, 2_100)?;
+    log.append(&filler(1, 10, 0), 0, 2_100)?;
     assert_eq!(log.recovery_point(), 6);
     Ok(())
 }
@@ -372,7 +375,7 @@ fn compression_type_re_encodes_batches_with_the_topic_codec() -> anyhow::Result<
         })
         .collect();
     for codec in [Compression::Gzip, Compression::None, Compression::Zstd] {
-        log.append(&mut batch(&records, codec), 0, 7)?;
+        log.append(&batch(&records, codec), 0, 7)?;
     }
     let stored = log.read(0, 1 << 20, i64::MAX)?;
     let codecs: Vec<_> = fjord_record::batches(&stored)
@@ -409,7 +412,7 @@ fn recovering_an_intact_log_writes_nothing() -> anyhow::Result<()> {
     log.close()?;
 
     let mut log = Log::open(dir.path(), small_config(), pool(), Recovery::Full, 0)?.0;
-    log.append(&mut filler(5, 100, 1_000), 0, 1_000)?;
+    log.append(&filler(5, 100, 1_000), 0, 1_000)?;
     log.flush()?;
     log.close()?;
     let before = inode()?;
@@ -417,4 +420,11 @@ fn recovering_an_intact_log_writes_nothing() -> anyhow::Result<()> {
     assert_eq!(log.log_end_offset(), 5);
     assert_eq!(inode()?, before, "synced to its end: nothing rewritten");
     Ok(())
+}
+
+/// `batch` as the log stores it from `base_offset`: offsets assigned in its header.
+fn assigned(batch: &[u8], base_offset: i64) -> Vec<u8> {
+    let mut stored = batch.to_vec();
+    fjord_record::assign(&mut stored, base_offset, 0).expect("a whole batch");
+    stored
 }

@@ -14,7 +14,7 @@ fn compaction_keeps_the_latest_value_per_key_and_the_offsets() -> anyhow::Result
             (Some(&b"a"[..]), Some(&value[..]), 0),
             (Some(&[b'k', round % 4][..]), Some(&value[..]), 0),
         ];
-        log.append(&mut batch(&records, codec), 0, 0)?;
+        log.append(&batch(&records, codec), 0, 0)?;
     }
     let before = read_all(&log)?;
     let outcome = log.compact(0)?;
@@ -54,18 +54,18 @@ fn tombstones_outlive_delete_retention_then_go() -> anyhow::Result<()> {
     )?;
     let big = [7u8; 300];
     log.append(
-        &mut batch(&[(Some(b"gone"), Some(&big), 100)], Compression::None),
+        &batch(&[(Some(b"gone"), Some(&big), 100)], Compression::None),
         0,
         0,
     )?;
     log.append(
-        &mut batch(&[(Some(b"gone"), None, 100)], Compression::None),
+        &batch(&[(Some(b"gone"), None, 100)], Compression::None),
         0,
         0,
     )?;
     for _ in 0..6 {
         log.append(
-            &mut batch(&[(Some(b"other"), Some(&big), 100)], Compression::None),
+            &batch(&[(Some(b"other"), Some(&big), 100)], Compression::None),
             0,
             0,
         )?;
@@ -99,7 +99,7 @@ fn appends_continue_while_compaction_runs() -> anyhow::Result<()> {
     let value = [1u8; 200];
     for _ in 0..20 {
         log.append(
-            &mut batch(&[(Some(b"same"), Some(&value), 0)], Compression::None),
+            &batch(&[(Some(b"same"), Some(&value), 0)], Compression::None),
             0,
             0,
         )?;
@@ -108,7 +108,7 @@ fn appends_continue_while_compaction_runs() -> anyhow::Result<()> {
     let worker = std::thread::spawn(move || plan.run());
     for _ in 0..20 {
         log.append(
-            &mut batch(&[(Some(b"same"), Some(&value), 0)], Compression::None),
+            &batch(&[(Some(b"same"), Some(&value), 0)], Compression::None),
             0,
             0,
         )?;
@@ -152,7 +152,7 @@ fn fill(log: &mut fjord_log::Log, prefix: u8, rounds: u8, timestamp_ms: i64) -> 
                 timestamp_ms,
             ),
         ];
-        log.append(&mut batch(&records, Compression::None), 0, timestamp_ms)?;
+        log.append(&batch(&records, Compression::None), 0, timestamp_ms)?;
     }
     Ok(())
 }
@@ -208,7 +208,7 @@ fn truncating_into_a_compacted_gap_never_reuses_offsets() -> anyhow::Result<()> 
     for round in 0..40u8 {
         let value = [round; 40];
         log.append(
-            &mut batch(&[(Some(&b"a"[..]), Some(&value[..]), 0)], Compression::None),
+            &batch(&[(Some(&b"a"[..]), Some(&value[..]), 0)], Compression::None),
             0,
             0,
         )?;
@@ -227,7 +227,7 @@ fn truncating_into_a_compacted_gap_never_reuses_offsets() -> anyhow::Result<()> 
         "offsets below {gap} were handed out once"
     );
     let info = log.append(
-        &mut batch(&[(Some(&b"b"[..]), Some(&b"v"[..]), 0)], Compression::None),
+        &batch(&[(Some(&b"b"[..]), Some(&b"v"[..]), 0)], Compression::None),
         0,
         0,
     )?;

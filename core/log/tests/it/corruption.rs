@@ -10,7 +10,7 @@ use crate::support::{filler, new_log, pool, read_all, small_config};
 fn written_log(dir: &Path) -> anyhow::Result<Vec<crate::support::Rec>> {
     let mut log = new_log(dir, small_config())?;
     for i in 0..30 {
-        log.append(&mut filler(2, 150, 1_000 + i), 0, 0)?;
+        log.append(&filler(2, 150, 1_000 + i), 0, 0)?;
     }
     let records = read_all(&log)?;
     log.close()?;
@@ -74,7 +74,7 @@ fn a_damaged_active_segment_is_cut_at_the_last_good_batch_after_a_crash() -> any
     let left = read_all(&log)?;
     assert_eq!(left.len(), records.len() - 2);
     assert_eq!(&left[..], &records[..left.len()]);
-    log.append(&mut filler(1, 1, 0), 0, 0)?;
+    log.append(&filler(1, 1, 0), 0, 0)?;
     assert_eq!(read_all(&log)?.len(), left.len() + 1);
     Ok(())
 }

@@ -16,8 +16,8 @@ fn bytes_of(fetched: &Fetched) -> anyhow::Result<Vec<u8>> {
 fn filled_log(dir: &std::path::Path, config: LogConfig) -> anyhow::Result<Log> {
     let mut log = new_log(dir, config)?;
     for i in 0..60 {
-        let mut batch = filler(1 + i % 6, 40, 0);
-        log.append(&mut batch, 0, 0)?;
+        let batch = filler(1 + i % 6, 40, 0);
+        log.append(&batch, 0, 0)?;
     }
     Ok(log)
 }
@@ -113,8 +113,8 @@ fn a_consumer_resuming_mid_segment_after_a_restart_gets_slices() -> anyhow::Resu
     assert_eq!(bytes_of(&first)?, bytes_of(&again)?);
 
     let log_end_offset = log.log_end_offset();
-    let mut batch = filler(3, 40, 0);
-    log.append(&mut batch, 0, 0)?;
+    let batch = filler(3, 40, 0);
+    log.append(&batch, 0, 0)?;
     let appended = log.fetch(log_end_offset, 1 << 20, i64::MAX, true)?;
     assert!(matches!(appended, Fetched::Slice(_)));
     assert_eq!(bytes_of(&appended)?.len(), batch.len());

@@ -28,17 +28,17 @@ fn produced(producer_id: i64, epoch: i16, sequence: i32, count: usize) -> Vec<u8
 fn retries_are_answered_with_the_original_offsets() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = Log::create(dir.path(), small_config(), pool(), 0)?;
-    let first = log.append(&mut produced(5, 0, 0, 3), 0, 0)?;
-    let second = log.append(&mut produced(5, 0, 3, 2), 0, 0)?;
+    let first = log.append(&produced(5, 0, 0, 3), 0, 0)?;
+    let second = log.append(&produced(5, 0, 3, 2), 0, 0)?;
     assert_eq!((second.base_offset, second.last_offset), (3, 4));
-    let retry = log.append(&mut produced(5, 0, 0, 3), 0, 0)?;
+    let retry = log.append(&produced(5, 0, 0, 3), 0, 0)?;
     assert!(retry.duplicate);
     assert_eq!(
         (retry.base_offset, retry.last_offset),
         (first.base_offset, 2)
     );
     assert_eq!(log.log_end_offset(), 5, "a retry writes nothing");
-    let gap = log.append(&mut produced(5, 0, 9, 1), 0, 0);
+    let gap = log.append(&produced(5, 0, 9, 1), 0, 0);
     assert!(matches!(
         gap,
         Err(Error::OutOfOrderSequence {
@@ -46,15 +46,15 @@ fn retries_are_answered_with_the_original_offsets() -> anyhow::Result<()> {
             ..
         })
     ));
-    let fenced = log.append(&mut produced(5, 0, 5, 1), 0, 0);
+    let fenced = log.append(&produced(5, 0, 5, 1), 0, 0);
     assert!(fenced.is_ok());
-    log.append(&mut produced(5, 1, 0, 1), 0, 0)?;
-    let old_epoch = log.append(&mut produced(5, 0, 6, 1), 0, 0);
+    log.append(&produced(5, 1, 0, 1), 0, 0)?;
+    let old_epoch = log.append(&produced(5, 0, 6, 1), 0, 0);
     assert!(matches!(old_epoch, Err(Error::InvalidProducerEpoch { .. })));
     // Two batches of one producer in one append: the second continues the first.
     let mut both = produced(6, 0, 0, 2);
     both.extend(produced(6, 0, 2, 2));
-    assert_eq!(log.append(&mut both, 0, 0)?.records_count, 4);
+    assert_eq!(log.append(&both, 0, 0)?.records_count, 4);
     Ok(())
 }
 
@@ -64,26 +64,26 @@ fn producer_state_survives_close_crash_and_roll() -> anyhow::Result<()> {
     let config = small_config(); // 1 KiB segments: these appends roll often
     let mut log = Log::create(dir.path(), config.clone(), pool(), 0)?;
     for i in 0..20 {
-        log.append(&mut produced(1, 0, i * 2, 2), 0, 0)?;
+        log.append(&produced(1, 0, i * 2, 2), 0, 0)?;
     }
     assert!(log.segment_count() > 2);
     log.close()?;
     let (mut log, _) = Log::open(dir.path(), config.clone(), pool(), Recovery::Trusted, 0)?;
-    assert!(log.append(&mut produced(1, 0, 38, 2), 0, 0)?.duplicate);
-    log.append(&mut produced(1, 0, 40, 2), 0, 0)?;
-    log.append(&mut produced(2, 3, 0, 1), 0, 0)?;
+    assert!(log.append(&produced(1, 0, 38, 2), 0, 0)?.duplicate);
+    log.append(&produced(1, 0, 40, 2), 0, 0)?;
+    log.append(&produced(2, 3, 0, 1), 0, 0)?;
     drop(log); // a crash: the snapshot is older than the data
     let (mut log, _) = Log::open(dir.path(), config.clone(), pool(), Recovery::Full, 0)?;
-    let retry = log.append(&mut produced(1, 0, 40, 2), 0, 0)?;
+    let retry = log.append(&produced(1, 0, 40, 2), 0, 0)?;
     assert!(retry.duplicate);
     assert_eq!(retry.base_offset, 40);
-    assert!(log.append(&mut produced(2, 3, 0, 1), 0, 0)?.duplicate);
+    assert!(log.append(&produced(2, 3, 0, 1), 0, 0)?.duplicate);
     assert!(matches!(
-        log.append(&mut produced(1, 0, 50, 1), 0, 0),
+        log.append(&produced(1, 0, 50, 1), 0, 0),
         Err(Error::OutOfOrderSequence { .. })
     ));
     // Truncation forgets the batches it removes: the producer may write them again.
     log.truncate_to(40)?;
-    assert!(!log.append(&mut produced(1, 0, 40, 2), 0, 0)?.duplicate);
+    assert!(!log.append(&produced(1, 0, 40, 2), 0, 0)?.duplicate);
     Ok(())
 }

@@ -89,7 +89,7 @@ fn run(ops: Vec<Op>) -> anyhow::Result<()> {
                     .iter()
                     .map(|(k, v)| (Some(k.as_slice()), v.as_deref(), timestamp))
                     .collect();
-                let info = log.append(&mut batch(&encoded, codec), 0, timestamp)?;
+                let info = log.append(&batch(&encoded, codec), 0, timestamp)?;
                 anyhow::ensure!(info.base_offset == log.log_end_offset() - values.len() as i64);
                 for (i, (key, value)) in values.into_iter().enumerate() {
                     let offset = info.base_offset + i as i64;

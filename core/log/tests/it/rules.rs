@@ -29,7 +29,7 @@ fn a_compacted_topic_refuses_records_without_a_key() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(dir.path(), compact_config())?;
     for codec in [Compression::None, Compression::Zstd] {
-        let mut records = batch(
+        let records = batch(
             &[
                 (Some(b"a"), Some(b"1"), NOW_MS),
                 (None, Some(b"2"), NOW_MS),
@@ -38,14 +38,14 @@ fn a_compacted_topic_refuses_records_without_a_key() -> anyhow::Result<()> {
             ],
             codec,
         );
-        let (rule, indexes, message) = refused(log.append(&mut records, 0, NOW_MS));
+        let (rule, indexes, message) = refused(log.append(&records, 0, NOW_MS));
         assert_eq!(rule, RecordRule::KeyRequired);
         assert_eq!(indexes, [1, 3]);
         assert!(message.starts_with("Compacted topic cannot accept message without key"));
     }
     assert_eq!(log.log_end_offset(), 0, "nothing written");
-    let mut keyed = batch(&[(Some(b"a"), None, NOW_MS)], Compression::None);
-    log.append(&mut keyed, 0, NOW_MS)?;
+    let keyed = batch(&[(Some(b"a"), None, NOW_MS)], Compression::None);
+    log.append(&keyed, 0, NOW_MS)?;
     assert_eq!(log.log_end_offset(), 1);
     Ok(())
 }
@@ -62,14 +62,14 @@ fn timestamps_outside_the_window_are_refused_under_create_time_only() -> anyhow:
         (None, Some(&b"oldest allowed"[..]), NOW_MS - 24 * HOUR_MS),
         (None, Some(&b"newest allowed"[..]), NOW_MS + HOUR_MS),
     ];
-    log.append(&mut batch(&edge, Compression::None), 0, NOW_MS)?;
+    log.append(&batch(&edge, Compression::None), 0, NOW_MS)?;
     let outside = [
         (None, Some(&b"ok"[..]), NOW_MS),
         (None, Some(&b"too old"[..]), NOW_MS - 24 * HOUR_MS - 1),
         (None, Some(&b"too new"[..]), NOW_MS + HOUR_MS + 1),
     ];
     let (rule, indexes, message) =
-        refused(log.append(&mut batch(&outside, Compression::Lz4), 0, NOW_MS));
+        refused(log.append(&batch(&outside, Compression::Lz4), 0, NOW_MS));
     assert_eq!(rule, RecordRule::TimestampOutOfRange);
     assert_eq!(indexes, [1, 2]);
     assert!(message.contains("is out of range"), "{message}");
@@ -86,7 +86,7 @@ fn timestamps_outside_the_window_are_refused_under_create_time_only() -> anyhow:
         ..config
     };
     let mut log = new_log(dir.path(), config)?;
-    log.append(&mut batch(&outside, Compression::None), 0, NOW_MS)?;
+    log.append(&batch(&outside, Compression::None), 0, NOW_MS)?;
     Ok(())
 }
 
@@ -94,9 +94,9 @@ fn timestamps_outside_the_window_are_refused_under_create_time_only() -> anyhow:
 fn the_defaults_take_any_past_timestamp_and_up_to_an_hour_ahead() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(dir.path(), small_config())?;
-    log.append(&mut batch(&[(None, None, 0)], Compression::None), 0, NOW_MS)?;
+    log.append(&batch(&[(None, None, 0)], Compression::None), 0, NOW_MS)?;
     let ahead = [(None, None, NOW_MS + HOUR_MS + 1)];
-    let (rule, _, _) = refused(log.append(&mut batch(&ahead, Compression::None), 0, NOW_MS));
+    let (rule, _, _) = refused(log.append(&batch(&ahead, Compression::None), 0, NOW_MS));
     assert_eq!(rule, RecordRule::TimestampOutOfRange);
     let mut config = small_config();
     config.set("message.timestamp.after.max.ms", &i64::MAX.to_string())?;
@@ -104,6 +104,6 @@ fn the_defaults_take_any_past_timestamp_and_up_to_an_hour_ahead() -> anyhow::Res
     config.set("message.format.version", "3.0-IV1")?;
     config.set("message.downconversion.enable", "true")?;
     log.set_config(config)?;
-    log.append(&mut batch(&ahead, Compression::None), 0, NOW_MS)?;
+    log.append(&batch(&ahead, Compression::None), 0, NOW_MS)?;
     Ok(())
 }

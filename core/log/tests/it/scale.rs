@@ -15,12 +15,12 @@ fn many_logs_share_a_capped_pool_of_files() -> anyhow::Result<()> {
             pool.clone(),
             0,
         )?;
-        log.append(&mut filler(1, 8, 0), 0, 0)?;
+        log.append(&filler(1, 8, 0), 0, 0)?;
         logs.push(log);
         assert!(pool.open_files() <= 16);
     }
     for log in logs.iter_mut().step_by(7) {
-        log.append(&mut filler(2, 8, 0), 0, 0)?;
+        log.append(&filler(2, 8, 0), 0, 0)?;
     }
     for (i, log) in logs.iter().enumerate() {
         let expected = if i % 7 == 0 { 3 } else { 1 };

@@ -216,8 +216,8 @@ mod tests {
                 headers: &[],
             })?;
         }
-        let mut batch = builder.build()?;
-        log.append(&mut batch, 0, 0)?;
+        let batch = builder.build()?;
+        log.append(&batch, 0, 0)?;
         let fetched = log.fetch(0, 1 << 20, i64::MAX, true)?;
         anyhow::ensure!(matches!(fetched, Fetched::Slice(_)), "expected a slice");
         Ok((dir, fetched))
