@@ -53,7 +53,8 @@ pub(crate) async fn serve(
             // client goes. (Other requests finish: a commit half done must not be dropped.)
             tokio::select! {
                 handled = handle_frame(&context, frame.bytes, peer) => handled,
-                _ = gone.wait_for(|gone| *gone) => {
+                // `Err` is the reader stopping at shutdown: the request still finishes.
+                Ok(_) = gone.wait_for(|gone| *gone) => {
                     tracing::debug!(%peer, "client gone while its request waited");
                     break;
                 }

@@ -9,6 +9,7 @@
 //! - `fjord_fetch_sessions`: incremental fetch sessions open (KIP-227)
 //! - `fjord_consumer_group_lag{group,topic,partition}`: high watermark minus committed offset
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fjord_engine::Fetched;
@@ -50,8 +51,19 @@ pub(crate) fn fetched(topic: &str, fetched: &Fetched) {
     metrics::counter!("fjord_records_out_total", "topic" => topic).increment(records);
 }
 
+/// Open connections: kept here and set as a whole, so that the gauge is right even after
+/// the exporter drops it for being idle (sampled gauges are dropped when not refreshed).
+static OPEN_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
 pub(crate) fn connection_opened() {
-    metrics::gauge!("fjord_connections").increment(1.0);
+    let open = OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
+    metrics::gauge!("fjord_connections").set(open as f64);
+}
+
+/// Sets the connection gauge again (the gauges task, every few seconds).
+pub(crate) fn refresh_connections() {
+    let open = OPEN_CONNECTIONS.load(Ordering::Relaxed);
+    metrics::gauge!("fjord_connections").set(open as f64);
 }
 
 pub(crate) fn connection_refused(limit: &'static str) {
@@ -59,7 +71,10 @@ pub(crate) fn connection_refused(limit: &'static str) {
 }
 
 pub(crate) fn connection_closed() {
-    metrics::gauge!("fjord_connections").decrement(1.0);
+    let open = OPEN_CONNECTIONS
+        .fetch_sub(1, Ordering::Relaxed)
+        .saturating_sub(1);
+    metrics::gauge!("fjord_connections").set(open as f64);
 }
 
 pub(crate) fn fetch_sessions(count: usize) {

@@ -7,6 +7,7 @@
 //! until the response is written or the connection closes, as with Kafka.
 
 use std::io;
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use fjord_engine::FileSlice;
@@ -72,7 +73,12 @@ impl Outgoing {
     }
 }
 
+/// Sends a file range with `sendfile`. Pages not in the page cache make `sendfile` wait for
+/// the disk, so each call runs on a blocking thread (on a duplicate of the socket's
+/// descriptor), never on an async worker; this works on any runtime, current-thread too.
 async fn send_file(stream: &TcpStream, slice: &FileSlice) -> io::Result<()> {
+    let socket = Arc::new(rustix::io::dup(stream)?);
+    let file = slice.shared_file();
     let mut position = slice.position();
     let end = position + slice.len() as u64;
     while position < end {
@@ -80,14 +86,23 @@ async fn send_file(stream: &TcpStream, slice: &FileSlice) -> io::Result<()> {
         let count = usize::try_from(end - position)
             .unwrap_or(usize::MAX)
             .min(SENDFILE_BYTES_MAX);
-        // Pages not in the page cache make `sendfile` wait for the disk: let the runtime
-        // move other tasks off this thread meanwhile.
-        let sent = tokio::task::block_in_place(|| {
-            stream.try_io(Interest::WRITABLE, || {
-                rustix::fs::sendfile(stream, slice.file(), Some(&mut position), count)
-                    .map_err(io::Error::from)
-            })
-        });
+        let (socket_for_call, file_for_call) = (Arc::clone(&socket), Arc::clone(&file));
+        let mut at = position;
+        let (sent, at) = tokio::task::spawn_blocking(move || {
+            let sent =
+                rustix::fs::sendfile(&*socket_for_call, &*file_for_call, Some(&mut at), count)
+                    .map_err(io::Error::from);
+            (sent, at)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        position = at;
+        if matches!(&sent, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            // The socket is full: tell the runtime, so the next `writable` waits for room.
+            let _ = stream.try_io(Interest::WRITABLE, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
         match sent {
             Ok(0) => {
                 return Err(io::Error::new(
@@ -177,5 +192,107 @@ impl FrameBuilder {
             self.len += self.buffer.len();
             self.chunks.push(Chunk::Bytes(self.buffer.split().freeze()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::{Bytes, BytesMut};
+    use fjord_engine::{Engine, EngineConfig, Origin, SystemClock};
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{
+        ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::{Broker, BrokerConfig};
+
+    /// The whole path, `sendfile` included, on a current-thread runtime, where
+    /// `block_in_place` would panic.
+    #[test]
+    fn a_fetch_is_served_on_a_current_thread_runtime() -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let dir = tempfile::tempdir()?;
+            let engine = Engine::open(
+                EngineConfig::new(dir.path().to_path_buf()),
+                Arc::new(SystemClock),
+            )
+            .await?;
+            let engine = Arc::new(engine);
+            engine
+                .create_topic("t", 1, Default::default(), false)
+                .await?;
+            let mut builder = fjord_record::BatchBuilder::new(fjord_record::Compression::None);
+            builder.push(&fjord_record::NewRecord {
+                timestamp_ms: 0,
+                key: Some(b"k"),
+                value: Some(&[7u8; 10_000]),
+                headers: &[],
+            })?;
+            let batch = Bytes::from(builder.build()?);
+            engine.append("t", 0, batch.clone(), Origin::Client).await?;
+            let config = BrokerConfig::new("127.0.0.1:0".parse()?);
+            let broker = Broker::bind(config, Arc::clone(&engine)).await?;
+            let address = broker.local_addr()?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(broker.run(async {
+                let _ = stopped.await;
+            }));
+
+            let request = FetchRequest::default()
+                .with_max_bytes(1 << 20)
+                .with_topics(vec![
+                    FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_static_str("t")))
+                        .with_partitions(vec![
+                            FetchPartition::default().with_partition_max_bytes(1 << 20),
+                        ]),
+                ]);
+            let mut frame = BytesMut::new();
+            RequestHeader::default()
+                .with_request_api_key(ApiKey::Fetch as i16)
+                .with_request_api_version(12)
+                .with_correlation_id(1)
+                .encode(&mut frame, ApiKey::Fetch.request_header_version(12))?;
+            request.encode(&mut frame, 12)?;
+            let mut client = tokio::net::TcpStream::connect(address).await?;
+            client
+                .write_all(&(frame.len() as i32).to_be_bytes())
+                .await?;
+            client.write_all(&frame).await?;
+            let size = client.read_i32().await?;
+            let mut body = vec![0u8; usize::try_from(size)?];
+            client.read_exact(&mut body).await?;
+            let mut body = Bytes::from(body);
+            ResponseHeader::decode(&mut body, ApiKey::Fetch.response_header_version(12))?;
+            let response = FetchResponse::decode(&mut body, 12)?;
+            let records = response.responses[0].partitions[0]
+                .records
+                .clone()
+                .unwrap_or_default();
+            // Stored as sent but for the fields the log assigns (offset 0, leader epoch 0).
+            let mut expected = batch.to_vec();
+            fjord_record::assign(&mut expected, 0, 0)?;
+            assert!(
+                records[..] == expected[..],
+                "the batch comes back as stored"
+            );
+
+            let _ = stop.send(());
+            server.await??;
+            drop(client);
+            Arc::into_inner(engine)
+                .map(Arc::new)
+                .ok_or_else(|| anyhow::anyhow!("engine still shared"))?
+                .close()
+                .await?;
+            anyhow::Ok(())
+        })
     }
 }

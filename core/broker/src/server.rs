@@ -69,23 +69,25 @@ impl Broker {
                             drop(stream);
                             continue;
                         }
-                        open.opened(peer.ip());
                         let context = Arc::clone(&self.context);
                         let stopped = stopped.clone();
-                        connections.spawn(async move {
-                            crate::connection::serve(context, stream, peer, stopped).await;
-                            peer.ip()
-                        });
+                        let task = connections.spawn(crate::connection::serve(
+                            context, stream, peer, stopped,
+                        ));
+                        open.opened(task.id(), peer.ip());
                     }
                     Err(error) => {
                         tracing::warn!(%error, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                Some(closed) = connections.join_next(), if !connections.is_empty() => {
-                    if let Ok(ip) = closed {
-                        open.closed(ip);
-                    }
+                Some(closed) = connections.join_next_with_id(), if !connections.is_empty() => {
+                    // A connection that panicked gives its slot back too.
+                    let id = match closed {
+                        Ok((id, ())) => id,
+                        Err(error) => error.id(),
+                    };
+                    open.closed(id);
                 }
             }
         }
@@ -106,11 +108,12 @@ impl Broker {
     }
 }
 
-/// Open connections, in total and per client address.
+/// Open connections, in total and per client address, by the task serving each.
 #[derive(Debug, Default)]
 struct OpenConnections {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+    tasks: HashMap<tokio::task::Id, IpAddr>,
 }
 
 impl OpenConnections {
@@ -118,12 +121,16 @@ impl OpenConnections {
         self.per_ip.get(&ip).copied().unwrap_or(0)
     }
 
-    fn opened(&mut self, ip: IpAddr) {
+    fn opened(&mut self, task: tokio::task::Id, ip: IpAddr) {
         self.total += 1;
         *self.per_ip.entry(ip).or_default() += 1;
+        self.tasks.insert(task, ip);
     }
 
-    fn closed(&mut self, ip: IpAddr) {
+    fn closed(&mut self, task: tokio::task::Id) {
+        let Some(ip) = self.tasks.remove(&task) else {
+            return;
+        };
         self.total = self.total.saturating_sub(1);
         if let Some(count) = self.per_ip.get_mut(&ip) {
             *count -= 1;
@@ -149,6 +156,7 @@ async fn gauges(context: Arc<Context>, mut stopped: watch::Receiver<bool>) {
 fn record_gauges(context: &Context) {
     let engine = context.engine();
     crate::metrics::fetch_sessions(context.fetch_sessions().len());
+    crate::metrics::refresh_connections();
     let topics = engine.topics();
     crate::metrics::partitions(topics.iter().map(|t| t.partition_count() as usize).sum());
     for (group, topic, partition, committed) in engine.groups().all_offsets() {

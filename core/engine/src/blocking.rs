@@ -33,15 +33,19 @@ impl BlockingPool {
         F: FnOnce() -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|_| Error::ShuttingDown)?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|error| Error::WorkerFailed {
-                reason: error.to_string(),
-            })?
+        // The permit goes with the job: a caller that stops waiting does not free the slot
+        // while the job still runs.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await
+        .map_err(|error| Error::WorkerFailed {
+            reason: error.to_string(),
+        })?
     }
 }

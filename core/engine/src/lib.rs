@@ -53,7 +53,9 @@ mod types;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
-pub use engine::{Appended, Engine, FetchPartition, Origin, PartitionRead, Upkeep, Waiter};
+pub use engine::{
+    AppendRequest, Appended, Engine, FetchPartition, Origin, PartitionRead, Upkeep, Waiter,
+};
 pub use error::{Error, Result};
 pub use fjord_log::{
     Error as LogError, Fetched, FileSlice, LogConfig, RecordError, RecordRule, TimestampOffset,
@@ -65,5 +67,5 @@ pub use groups::{
 };
 pub use hooks::{HookPoint, Hooks};
 pub use partition::{Isolation, LocalPartition, PartitionOffsets, PartitionStorage};
-pub use topics::{Topic, validate_topic_name};
+pub use topics::{INTERNAL_TOPICS, Topic, validate_topic_name};
 pub use types::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};

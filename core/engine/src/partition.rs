@@ -144,14 +144,16 @@ impl LocalPartition {
         let mut guard = self.write()?;
         let log = guard.as_mut().ok_or(Error::PartitionClosed)?;
         let result = f(log);
+        // Published while the log is still held, so that two changes are published in the
+        // order they were made and the offsets never appear to go back.
         let offsets = offsets_of(log);
-        drop(guard);
         *self.offsets.lock().unwrap_or_else(|e| e.into_inner()) = offsets;
         self.high_watermark.send_if_modified(|seen| {
             let moved = *seen != offsets.high_watermark;
             *seen = offsets.high_watermark;
             moved
         });
+        drop(guard);
         result
     }
 

@@ -6,16 +6,22 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Longest request head read before answering (a scrape's is a few hundred bytes).
 const REQUEST_HEAD_BYTES_MAX: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A sampled gauge not refreshed for this long is dropped (they are refreshed every 5 s).
+const GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Installs the recorder and serves scrapes on `listen` until the runtime stops.
 pub(crate) async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
+    // Sampled gauges (consumer lag, ...) of groups or partitions that went away stop being
+    // refreshed; drop them after a minute rather than report them forever.
     let handle = PrometheusBuilder::new()
+        .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE_TIMEOUT))
         .install_recorder()
         .context("installing the metrics recorder")?;
     let listener = TcpListener::bind(listen)

@@ -1,8 +1,7 @@
 //! Produce: append each partition's batches through the engine; answer with their base
 //! offsets.
 
-use fjord_engine::{Origin, Result};
-use kafka_protocol::messages::produce_request::PartitionProduceData;
+use fjord_engine::{AppendRequest, Origin, Result};
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -10,7 +9,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, since};
-use crate::codes::error_code;
+use crate::codes::{Refusal, error_code};
 
 /// The first Produce version served: v0-v2 carry message formats v0 and v1, which Kafka 4
 /// refuses too (KAFKA-18659). They are still advertised, as Kafka 4 does, because librdkafka
@@ -23,48 +22,103 @@ const PRODUCE_VERSION_MIN_SERVED: i16 = super::produce_legacy::LEGACY_VERSION_MA
 /// The first Produce version naming topics by id.
 const TOPIC_ID_VERSION_MIN: i16 = 13;
 
-/// Handles a produce request; `None` for acks=0, which gets no response.
+/// Handles a produce request; `None` for acks=0, which gets no response. Every partition
+/// to write goes to the engine in one call (one job on its blocking pool per request).
 pub(crate) async fn handle(
     context: &Context,
     version: i16,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let (topics, appends) = plan(context, version, request);
+    let sizes: Vec<(String, usize)> = appends
+        .iter()
+        .map(|a| (a.topic.clone(), a.batches.len()))
+        .collect();
+    let mut results = context
+        .engine()
+        .append_all(appends, Origin::Client)
+        .await
+        .into_iter()
+        .zip(sizes);
+    let responses = topics
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let answers = partitions
+                .into_iter()
+                .map(|(index, slot)| match slot {
+                    Slot::Refused(refused) => refused.with_index(index),
+                    Slot::Append => match results.next() {
+                        Some((result, (name, size_bytes))) => {
+                            answer(version, &name, index, size_bytes, result)
+                        }
+                        None => refusal(error_code(&fjord_engine::Error::ShuttingDown)),
+                    }
+                    .with_index(index),
+                })
+                .collect();
+            topic.with_partition_responses(answers)
+        })
+        .collect();
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+/// What becomes of one partition of the request.
+enum Slot {
+    /// Answered without the engine.
+    Refused(PartitionProduceResponse),
+    /// The next of the appends handed to the engine.
+    Append,
+}
+
+type Planned = Vec<(TopicProduceResponse, Vec<(i32, Slot)>)>;
+
+/// Each topic's answer skeleton with its partitions' fates, and the appends to make.
+fn plan(context: &Context, version: i16, request: ProduceRequest) -> (Planned, Vec<AppendRequest>) {
     let acks_valid = matches!(request.acks, -1..=1);
-    let mut responses = Vec::with_capacity(request.topic_data.len());
-    for topic_data in request.topic_data {
-        // From v13 a topic is named by its id (KIP-516).
-        let name = if version >= TOPIC_ID_VERSION_MIN {
-            context.engine().topic_name_of(topic_data.topic_id)
-        } else {
-            Ok(topic_data.name.to_string())
-        };
-        let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
-        for data in topic_data.partition_data {
-            let index = data.index;
-            let outcome = match &name {
-                _ if version < PRODUCE_VERSION_MIN_SERVED => {
-                    Err(refusal(crate::codes::Refusal::UnsupportedVersion.code()))
-                }
-                _ if !acks_valid => Err(refusal(crate::codes::Refusal::InvalidRequiredAcks.code())),
-                Ok(name) => append(context, version, name, data).await,
-                Err(unknown) => Err(refusal(error_code(unknown))),
+    let mut appends = Vec::new();
+    let topics = request
+        .topic_data
+        .into_iter()
+        .map(|topic_data| {
+            // From v13 a topic is named by its id (KIP-516).
+            let name = if version >= TOPIC_ID_VERSION_MIN {
+                context.engine().topic_name_of(topic_data.topic_id)
+            } else {
+                Ok(topic_data.name.to_string())
             };
-            partition_responses.push(
-                match outcome {
-                    Ok(response) => response,
-                    Err(refused) => refused,
-                }
-                .with_index(index),
-            );
-        }
-        responses.push(
-            TopicProduceResponse::default()
+            let partitions = topic_data
+                .partition_data
+                .into_iter()
+                .map(|data| {
+                    let slot = match &name {
+                        _ if version < PRODUCE_VERSION_MIN_SERVED => {
+                            Slot::Refused(refusal(Refusal::UnsupportedVersion.code()))
+                        }
+                        _ if !acks_valid => {
+                            Slot::Refused(refusal(Refusal::InvalidRequiredAcks.code()))
+                        }
+                        Err(unknown) => Slot::Refused(refusal(error_code(unknown))),
+                        Ok(name) => {
+                            // A slice of the request frame, handed on as it is: no copy.
+                            appends.push(AppendRequest {
+                                topic: name.clone(),
+                                partition: data.index,
+                                batches: data.records.unwrap_or_default(),
+                            });
+                            Slot::Append
+                        }
+                    };
+                    (data.index, slot)
+                })
+                .collect();
+            let topic = TopicProduceResponse::default()
                 .with_name(topic_data.name)
-                .with_topic_id(topic_data.topic_id)
-                .with_partition_responses(partition_responses),
-        );
-    }
-    (request.acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+                .with_topic_id(topic_data.topic_id);
+            (topic, partitions)
+        })
+        .collect();
+    (topics, appends)
 }
 
 /// A partition's answer when nothing was written.
@@ -74,31 +128,26 @@ fn refusal(code: i16) -> PartitionProduceResponse {
         .with_base_offset(-1)
 }
 
-async fn append(
-    context: &Context,
+/// The answer for one partition the engine appended to (or refused).
+fn answer(
     version: i16,
     topic_name: &str,
-    data: PartitionProduceData,
-) -> Result<PartitionProduceResponse, PartitionProduceResponse> {
-    // A slice of the request frame, handed to the engine as it is: no copy.
-    let batches = data.records.unwrap_or_default();
-    let size_bytes = batches.len();
-    let appended: Result<_> = context
-        .engine()
-        .append(topic_name, data.index, batches, Origin::Client)
-        .await;
+    partition: i32,
+    size_bytes: usize,
+    appended: Result<fjord_engine::Appended>,
+) -> PartitionProduceResponse {
     match appended {
         Ok(appended) => {
             crate::metrics::produced(topic_name, size_bytes, appended.records_count);
-            Ok(PartitionProduceResponse::default()
+            PartitionProduceResponse::default()
                 .with_base_offset(appended.base_offset.0)
                 .with_log_append_time_ms(appended.log_append_time_ms)
-                .with_log_start_offset(since(version, 5, appended.log_start_offset.0, -1)))
+                .with_log_start_offset(since(version, 5, appended.log_start_offset.0, -1))
         }
         Err(error) => {
-            tracing::debug!(topic = topic_name, partition = data.index, %error, "produce refused");
+            tracing::debug!(topic = topic_name, partition, %error, "produce refused");
             let refused = refusal(error_code(&error));
-            Err(match error {
+            match error {
                 // v8+ (KIP-467): which records were bad, and why.
                 fjord_engine::Error::Log(fjord_engine::LogError::InvalidRecords {
                     message,
@@ -108,7 +157,7 @@ async fn append(
                     .with_error_message(Some(StrBytes::from_string(message)))
                     .with_record_errors(records.into_iter().map(record_error).collect()),
                 _ => refused,
-            })
+            }
         }
     }
 }

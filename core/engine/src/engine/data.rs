@@ -10,7 +10,7 @@ use fjord_log::{Fetched, TimestampOffset};
 use tokio::sync::watch;
 
 use super::Engine;
-use crate::partition::{Isolation, PartitionOffsets};
+use crate::partition::{Isolation, PartitionOffsets, PartitionStorage};
 use crate::types::Offset;
 use crate::{Error, Result};
 
@@ -38,6 +38,14 @@ pub struct Appended {
     pub log_start_offset: Offset,
     /// A producer's retry of batches already in the log: nothing was written.
     pub duplicate: bool,
+}
+
+/// One partition's batches in a multi-partition append.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub topic: String,
+    pub partition: i32,
+    pub batches: Bytes,
 }
 
 /// One partition of a multi-partition read.
@@ -70,31 +78,73 @@ impl Engine {
         batches: Bytes,
         origin: Origin,
     ) -> Result<Appended> {
+        let request = AppendRequest {
+            topic: topic.to_string(),
+            partition,
+            batches,
+        };
+        let mut results = self.append_all(vec![request], origin).await;
+        results.pop().unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// [`Engine::append`] for several partitions at once (a produce request's), as one job
+    /// on the blocking pool: one thread handoff for the request, not one per partition. One
+    /// result per request, in order; a refused partition does not stop the others.
+    pub async fn append_all(
+        &self,
+        requests: Vec<AppendRequest>,
+        origin: Origin,
+    ) -> Vec<Result<Appended>> {
+        let now_ms = self.clock.now_ms();
+        let checked: Vec<Result<(Arc<dyn PartitionStorage>, Bytes)>> = requests
+            .into_iter()
+            .map(|r| {
+                let storage = self.writable(&r.topic, r.partition, origin)?;
+                if origin != Origin::Coordinator {
+                    check_attributes(&r.batches)?;
+                }
+                Ok((storage, r.batches))
+            })
+            .collect();
+        let count = checked.len();
+        let appended = self
+            .pool
+            .run(move || {
+                Ok(checked
+                    .into_iter()
+                    .map(|checked| {
+                        let (storage, batches) = checked?;
+                        append_one(&*storage, &batches, now_ms)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        appended.unwrap_or_else(|error| {
+            let reason = error.to_string();
+            (0..count)
+                .map(|_| {
+                    Err(Error::WorkerFailed {
+                        reason: reason.clone(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The partition `origin` may append to.
+    fn writable(
+        &self,
+        topic: &str,
+        partition: i32,
+        origin: Origin,
+    ) -> Result<Arc<dyn PartitionStorage>> {
         let topic = self.require_topic(topic)?;
-        let storage = topic.partition(partition)?;
         if topic.is_internal() && origin != Origin::Coordinator {
             return Err(Error::InternalTopicWrite {
                 topic: topic.name.clone(),
             });
         }
-        if origin != Origin::Coordinator {
-            check_attributes(&batches)?;
-        }
-        let now_ms = self.clock.now_ms();
-        self.pool
-            .run(move || {
-                let info = storage.append(&batches, now_ms)?;
-                let log_start_offset = storage.offsets()?.log_start_offset;
-                Ok(Appended {
-                    base_offset: Offset(info.base_offset),
-                    last_offset: Offset(info.last_offset),
-                    log_append_time_ms: info.log_append_time_ms,
-                    records_count: info.records_count,
-                    log_start_offset: Offset(log_start_offset),
-                    duplicate: info.duplicate,
-                })
-            })
-            .await
+        topic.partition(partition)
     }
 
     /// Reads several partitions in one pass, as a Kafka fetch does: from each partition's
@@ -196,6 +246,20 @@ impl Engine {
     }
 }
 
+/// Appends to one partition (on the blocking pool).
+fn append_one(storage: &dyn PartitionStorage, batches: &[u8], now_ms: i64) -> Result<Appended> {
+    let info = storage.append(batches, now_ms)?;
+    let log_start_offset = storage.offsets()?.log_start_offset;
+    Ok(Appended {
+        base_offset: Offset(info.base_offset),
+        last_offset: Offset(info.last_offset),
+        log_append_time_ms: info.log_append_time_ms,
+        records_count: info.records_count,
+        log_start_offset: Offset(log_start_offset),
+        duplicate: info.duplicate,
+    })
+}
+
 /// A client batch may not carry the control bit, nor (until transactions) the
 /// transactional bit. Batches are walked by their headers only; the log checks the rest.
 fn check_attributes(batches: &[u8]) -> Result<()> {
@@ -260,6 +324,13 @@ impl Waiter {
     /// the waiter was made), or `deadline` passes. Returns whether something moved. A
     /// partition deleted meanwhile counts as moved, so the caller reads again and sees why.
     pub async fn changed(&mut self, deadline: tokio::time::Instant) -> bool {
+        // A closed watch (its partition deleted) counts as one change, then is dropped:
+        // otherwise it would be ready at every call and a long poll would spin.
+        let watched = self.receivers.len();
+        self.receivers.retain(|r| r.has_changed().is_ok());
+        if self.receivers.len() != watched {
+            return true;
+        }
         let mut waits: Vec<Pin<Box<dyn Future<Output = _> + Send + '_>>> = self
             .receivers
             .iter_mut()

@@ -6,7 +6,7 @@ mod upkeep;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use self::data::{Appended, FetchPartition, Origin, PartitionRead, Waiter};
+pub use self::data::{AppendRequest, Appended, FetchPartition, Origin, PartitionRead, Waiter};
 pub use self::upkeep::Upkeep;
 use crate::blocking::BlockingPool;
 use crate::clock::Clock;

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use super::Engine;
 use crate::Result;
 
-/// How often interval flushes are checked and group sessions expired.
+/// How often interval flushes are checked (and retention and offset expiry counted).
 const UPKEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// Retention runs every this many upkeep ticks (5 minutes, Kafka's
 /// `log.retention.check.interval.ms`).

@@ -54,7 +54,13 @@ impl Coordinator {
             }
         }
         for group_id in &expired.groups {
-            groups.remove(group_id);
+            // Not if it gained members or commits while the tombstones were written.
+            let still_idle = groups
+                .get(group_id)
+                .is_some_and(|e| e.group.is_idle() && e.offsets.is_empty());
+            if still_idle {
+                groups.remove(group_id);
+            }
         }
         tracing::info!(
             offsets = expired.offsets.len(),
@@ -77,9 +83,7 @@ impl Coordinator {
                     // A consumer group with members keeps its subscribed topics' offsets.
                     (Some(kept), _) if kept.contains(topic) => continue,
                     // An empty group that had members: from when it became empty.
-                    (None, Some(empty_since_ms)) if entry.group.protocol_type.is_some() => {
-                        empty_since_ms
-                    }
+                    (None, Some(empty_since_ms)) if entry.had_members => empty_since_ms,
                     // Standalone commits and unsubscribed topics: from the commit.
                     _ => committed.commit_timestamp_ms,
                 };

@@ -4,8 +4,8 @@
 //! requests that must wait for a rebalance round get a receiver and await it without holding
 //! the lock. Committed offsets are written to `__consumer_offsets` (on the engine's blocking
 //! pool) before they are acknowledged or visible, and are reloaded from it at start-up. A
-//! tick from the engine's upkeep task expires sessions and completes timed-out rounds. Time
-//! comes from the engine's clock.
+//! timer (the engine's group timer worker, woken at the earliest deadline) expires sessions
+//! and completes timed-out rounds. Time comes from the engine's clock.
 
 mod expiry;
 mod group;
@@ -99,6 +99,9 @@ struct GroupEntry {
     /// When the group last became empty (wall-clock ms): its offsets expire
     /// `offsets.retention.minutes` later (KIP-211). `None` while it has members.
     empty_since_ms: Option<i64>,
+    /// The group has had members (now, before, or before a restart: a generation was
+    /// recorded), so its offsets expire from when it became empty, not from their commit.
+    had_members: bool,
 }
 
 impl GroupEntry {
@@ -107,6 +110,7 @@ impl GroupEntry {
             group: Group::new(group_id.to_string(), generation_id),
             offsets: GroupOffsets::new(),
             empty_since_ms: Some(now_ms),
+            had_members: generation_id > 0,
         }
     }
 
@@ -116,6 +120,7 @@ impl GroupEntry {
             self.empty_since_ms.get_or_insert(now_ms);
         } else {
             self.empty_since_ms = None;
+            self.had_members = true;
         }
     }
 }
@@ -156,7 +161,8 @@ impl Coordinator {
         let entries = offsets::load(&*offsets_topic.partition(0)?)?;
         let mut groups = HashMap::new();
         for (group_id, (generation_id, offsets)) in offsets::fold(entries) {
-            // Loaded groups have no members: empty from now on, as far as expiry goes.
+            // Loaded groups have no members: empty from start-up on, as far as expiry goes
+            // (members left at the latest when the broker stopped).
             let mut entry = GroupEntry::new(&group_id, generation_id, now_ms);
             entry.offsets = offsets;
             groups.insert(group_id, entry);
@@ -332,6 +338,9 @@ impl Coordinator {
                 changed.push((group_id.clone(), entry.group.generation_id));
             }
         }
+        // An empty group without commits keeps nothing worth listing: forgotten at once, so
+        // group ids cannot fill the coordinator (its generation record, if any, is harmless).
+        groups.retain(|_, e| !(e.group.is_idle() && e.offsets.is_empty()));
         changed
     }
 
@@ -339,6 +348,8 @@ impl Coordinator {
     /// Losing this write is harmless (members rejoin after a restart anyway), so it is logged,
     /// not returned.
     async fn record_generation(&self, group_id: &str, generation_id: i32) {
+        // Ordered with tombstones (expiry, DeleteGroups), so none lands after one.
+        let _write = self.write_lock.lock().await;
         let entry = Entry::Group {
             group_id: group_id.to_string(),
             generation_id: Some(generation_id),

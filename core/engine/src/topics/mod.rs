@@ -54,12 +54,15 @@ impl Topic {
             })
     }
 
-    /// Internal topics (`__consumer_offsets`, ...) are flagged in Metadata, and clients may
-    /// not write to them.
+    /// Internal topics (Kafka's: `__consumer_offsets`, `__transaction_state`) are flagged
+    /// in Metadata, and clients may not write to them. Other names starting `__` are users'.
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
+        INTERNAL_TOPICS.contains(&self.name.as_str())
     }
 }
+
+/// The topics the broker itself owns.
+pub const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
 
 /// Every topic of the broker.
 #[derive(Debug)]

@@ -172,3 +172,15 @@ async fn every_partition_finds_its_own_log_after_a_restart() -> anyhow::Result<(
     assert_eq!(engine.offsets(OFFSETS_TOPIC, 0)?.log_end_offset, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn only_the_brokers_own_topics_are_internal() -> anyhow::Result<()> {
+    let test = TestEngine::open().await?;
+    test.topic("__users_own", 1, &[]).await;
+    let appended = test
+        .engine
+        .append("__users_own", 0, batch(1, 1, START_MS), Origin::Client)
+        .await?;
+    assert_eq!(appended.base_offset, Offset(0));
+    Ok(())
+}

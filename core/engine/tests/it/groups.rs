@@ -189,3 +189,32 @@ async fn an_empty_group_can_be_deleted_before_its_offsets_expire() -> anyhow::Re
     assert!(listed(&engine).is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn after_a_restart_a_group_that_had_members_keeps_its_offsets_a_retention_from_then()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let engine = open(dir.path(), &clock).await?;
+    let (member_id, generation_id) = member(&engine, "quiet").await?;
+    let identity = Identity {
+        member_id: &member_id,
+        generation_id,
+        group_instance_id: None,
+    };
+    engine
+        .commit_offsets("quiet", identity, vec![commit("subscribed", 7)])
+        .await?;
+    // The commit ages past the retention while the member stays; then the broker restarts.
+    clock.advance(RETENTION * 2);
+    engine.close().await?;
+    let engine = open(dir.path(), &clock).await?;
+    assert_eq!(
+        engine.run_offset_expiry().await?,
+        (0, 0),
+        "empty only since start-up: kept"
+    );
+    clock.advance(RETENTION);
+    assert_eq!(engine.run_offset_expiry().await?, (1, 1));
+    Ok(())
+}

@@ -29,6 +29,11 @@ impl FileSlice {
         &self.file
     }
 
+    /// The open file, shared: for work on another thread (a blocking pool's `sendfile`).
+    pub fn shared_file(&self) -> Arc<File> {
+        Arc::clone(&self.file)
+    }
+
     /// Where the range starts in the file.
     pub fn position(&self) -> u64 {
         self.position

@@ -26,7 +26,7 @@ use crate::outgoing::Outgoing;
 const TOPIC_ID_VERSION_MIN: i16 = 13;
 
 /// A topic as the client named it: by name below v13, by id from v13.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct TopicKey {
     name: TopicName,
     id: Uuid,

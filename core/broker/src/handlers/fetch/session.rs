@@ -15,7 +15,7 @@
 //! else that of the session with the fewest partitions if the new one has more; otherwise
 //! no session is opened and the consumer keeps fetching in full, as with Kafka.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,9 @@ impl FetchSessions {
             return Err(crate::codes::Refusal::FetchSessionTopicIdError.code());
         }
         session.last_used = now;
+        // The epoch is used up now: a second fetch with it, even one running at the same
+        // time, is refused rather than answered from a session changed under it.
+        session.next_epoch = next_epoch(epoch);
         session.apply(requested, &forgotten(request, version));
         let wanted = session
             .partitions
@@ -141,7 +144,11 @@ impl FetchSessions {
         now: Instant,
     ) -> (i32, Vec<bool>) {
         let sent = |i: usize| {
-            reads[i].map(|o| (o.high_watermark, o.last_stable_offset, o.log_start_offset))
+            reads
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|o| (o.high_watermark, o.last_stable_offset, o.log_start_offset))
         };
         match mode {
             Mode::Sessionless => (0, vec![true; wanted.len()]),
@@ -164,11 +171,13 @@ impl FetchSessions {
             }
             Mode::Incremental { id, epoch } => {
                 let mut sessions = self.sessions();
-                let Some(session) = sessions.get_mut(id).filter(|s| s.next_epoch == *epoch) else {
-                    // Closed meanwhile: answer in full, without a session.
-                    return (0, vec![true; wanted.len()]);
+                let answered = |s: &&mut Session| {
+                    s.next_epoch == next_epoch(*epoch) && s.partitions.len() == wanted.len()
                 };
-                session.next_epoch = next_epoch(*epoch);
+                let Some(session) = sessions.get_mut(id).filter(answered) else {
+                    // Closed or changed meanwhile: answer in full.
+                    return (*id, vec![true; wanted.len()]);
+                };
                 let include = session
                     .partitions
                     .iter_mut()
@@ -176,8 +185,9 @@ impl FetchSessions {
                     .map(|(i, partition)| {
                         let now_sent = sent(i);
                         // Errors, records, and offsets the consumer has not seen go out.
+                        let has_records = has_records.get(i).copied().unwrap_or(true);
                         let changed =
-                            now_sent.is_none() || has_records[i] || partition.sent != now_sent;
+                            now_sent.is_none() || has_records || partition.sent != now_sent;
                         partition.sent = now_sent;
                         changed
                     })
@@ -209,19 +219,28 @@ impl FetchSessions {
 
 impl Session {
     /// Adds or updates the partitions an incremental fetch names, drops the forgotten ones.
+    /// Linear in the session and the request: partitions are found through an index.
     fn apply(&mut self, requested: Vec<Wanted>, forgotten: &[(TopicKey, i32)]) {
-        self.partitions
-            .retain(|p| !forgotten.contains(&(p.wanted.topic.clone(), p.wanted.partition)));
+        if !forgotten.is_empty() {
+            let forgotten: HashSet<&(TopicKey, i32)> = forgotten.iter().collect();
+            self.partitions
+                .retain(|p| !forgotten.contains(&(p.wanted.topic.clone(), p.wanted.partition)));
+        }
+        let mut index: HashMap<(TopicKey, i32), usize> = self
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((p.wanted.topic.clone(), p.wanted.partition), i))
+            .collect();
         for wanted in requested {
-            let existing = self
-                .partitions
-                .iter_mut()
-                .find(|p| p.wanted.topic == wanted.topic && p.wanted.partition == wanted.partition);
-            match existing {
-                Some(partition) => partition.wanted = wanted,
-                None => self
-                    .partitions
-                    .push(SessionPartition { wanted, sent: None }),
+            let key = (wanted.topic.clone(), wanted.partition);
+            match index.get(&key) {
+                Some(&i) => self.partitions[i].wanted = wanted,
+                None => {
+                    index.insert(key, self.partitions.len());
+                    self.partitions
+                        .push(SessionPartition { wanted, sent: None });
+                }
             }
         }
     }
