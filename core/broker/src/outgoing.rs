@@ -82,7 +82,7 @@ async fn send_file(stream: &TcpStream, slice: &FileSlice) -> io::Result<()> {
     let mut position = slice.position();
     let end = position + slice.len() as u64;
     while position < end {
-        stream.writable().await?;
+        wait_for_room(stream).await?;
         let count = usize::try_from(end - position)
             .unwrap_or(usize::MAX)
             .min(SENDFILE_BYTES_MAX);
@@ -97,12 +97,6 @@ async fn send_file(stream: &TcpStream, slice: &FileSlice) -> io::Result<()> {
         .await
         .map_err(io::Error::other)?;
         position = at;
-        if matches!(&sent, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            // The socket is full: tell the runtime, so the next `writable` waits for room.
-            let _ = stream.try_io(Interest::WRITABLE, || {
-                Err::<(), _>(io::ErrorKind::WouldBlock.into())
-            });
-        }
         match sent {
             Ok(0) => {
                 return Err(io::Error::new(
@@ -120,6 +114,33 @@ async fn send_file(stream: &TcpStream, slice: &FileSlice) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits until the socket has room to write. The `sendfile` runs on another thread, so the
+/// runtime never sees its `EAGAIN`; instead the socket is asked (`poll`, no waiting) under
+/// `try_io`, which clears the runtime's readiness only if no newer event arrived meanwhile,
+/// so a wake-up cannot be lost between the failed write and the wait.
+async fn wait_for_room(stream: &TcpStream) -> io::Result<()> {
+    loop {
+        stream.writable().await?;
+        let room = stream.try_io(Interest::WRITABLE, || {
+            let mut fds = [rustix::event::PollFd::new(
+                stream,
+                rustix::event::PollFlags::OUT,
+            )];
+            rustix::event::poll(&mut fds, Some(&rustix::time::Timespec::default()))?;
+            if fds[0].revents().intersects(rustix::event::PollFlags::OUT) {
+                Ok(())
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        });
+        match room {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// Builds an [`Outgoing`] frame: encode into [`Self::buffer`], add file ranges in between.
@@ -228,15 +249,20 @@ mod tests {
             engine
                 .create_topic("t", 1, Default::default(), false)
                 .await?;
+            // 24 MB: far more than a socket buffer, so `sendfile` meets a full socket and
+            // the writer must wait for room, again and again.
             let mut builder = fjord_record::BatchBuilder::new(fjord_record::Compression::None);
+            let value = vec![7u8; 1_000_000];
             builder.push(&fjord_record::NewRecord {
                 timestamp_ms: 0,
                 key: Some(b"k"),
-                value: Some(&[7u8; 10_000]),
+                value: Some(&value),
                 headers: &[],
             })?;
             let batch = Bytes::from(builder.build()?);
-            engine.append("t", 0, batch.clone(), Origin::Client).await?;
+            for _ in 0..24 {
+                engine.append("t", 0, batch.clone(), Origin::Client).await?;
+            }
             let config = BrokerConfig::new("127.0.0.1:0".parse()?);
             let broker = Broker::bind(config, Arc::clone(&engine)).await?;
             let address = broker.local_addr()?;
@@ -246,12 +272,12 @@ mod tests {
             }));
 
             let request = FetchRequest::default()
-                .with_max_bytes(1 << 20)
+                .with_max_bytes(64 << 20)
                 .with_topics(vec![
                     FetchTopic::default()
                         .with_topic(TopicName(StrBytes::from_static_str("t")))
                         .with_partitions(vec![
-                            FetchPartition::default().with_partition_max_bytes(1 << 20),
+                            FetchPartition::default().with_partition_max_bytes(64 << 20),
                         ]),
                 ]);
             let mut frame = BytesMut::new();
@@ -276,12 +302,16 @@ mod tests {
                 .records
                 .clone()
                 .unwrap_or_default();
-            // Stored as sent but for the fields the log assigns (offset 0, leader epoch 0).
-            let mut expected = batch.to_vec();
-            fjord_record::assign(&mut expected, 0, 0)?;
+            // Stored as sent but for the fields the log assigns (offsets, leader epoch 0).
+            let mut expected = Vec::new();
+            for offset in 0..24 {
+                let mut stored = batch.to_vec();
+                fjord_record::assign(&mut stored, offset, 0)?;
+                expected.extend_from_slice(&stored);
+            }
             assert!(
                 records[..] == expected[..],
-                "the batch comes back as stored"
+                "the batches come back as stored"
             );
 
             let _ = stop.send(());
