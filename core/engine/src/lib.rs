@@ -66,6 +66,6 @@ pub use groups::{
     JoinedMember, MemberDescription, Reply, Synced,
 };
 pub use hooks::{HookPoint, Hooks};
-pub use partition::{Isolation, LocalPartition, PartitionOffsets, PartitionStorage};
+pub use partition::{Acks, Isolation, LocalPartition, PartitionOffsets, PartitionStorage};
 pub use topics::{INTERNAL_TOPICS, Topic, validate_topic_name};
 pub use types::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};

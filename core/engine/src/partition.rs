@@ -19,6 +19,15 @@ pub struct PartitionOffsets {
     pub log_end_offset: i64,
 }
 
+/// How durable an append must be before it is acknowledged (Kafka's `acks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// Written by the leader (`acks=1`, and `acks=0`, which waits for nothing visible).
+    Leader,
+    /// Durable as the partition's replication promises (`acks=all`).
+    All,
+}
+
 /// Which records a reader may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
@@ -40,6 +49,15 @@ pub trait PartitionStorage: Send + Sync + std::fmt::Debug {
     /// buffer, stored as it is but for the fields the broker owns (offsets, leader epoch,
     /// log-append time), never copied whole.
     fn append(&self, batches: &[u8], now_ms: i64) -> Result<AppendInfo>;
+
+    /// The durability step of `acks=all`: returns once everything up to `last_offset` is as
+    /// durable as the partition promises for it. A local single-replica log is its own
+    /// in-sync replica set, so this is what its flush policy already did in `append` (as
+    /// with Kafka on one broker) and the default returns at once; a diskless partition
+    /// returns once the batches are in object storage and their order committed.
+    fn make_durable(&self, _last_offset: i64) -> Result<()> {
+        Ok(())
+    }
 
     /// Appends to `out` whole stored batches from the one holding `offset`, at most
     /// `max_bytes` (unless the first batch alone is larger), none past what `isolation`

@@ -8,12 +8,13 @@ use fjord_record::{HEADER_BYTES, TimestampType};
 
 use crate::checkpoint::{Checkpoint, sync_dir};
 use crate::epoch::{EpochEntry, LeaderEpochCache};
-use crate::limits::{APPEND_BYTES_MAX, VALIDATION_DECOMPRESSED_BYTES_MAX};
+use crate::limits::APPEND_BYTES_MAX;
 use crate::pool::FilePool;
 use crate::producer::ProducerStates;
 use crate::segment::{LOG_SUFFIX, Segment, TimestampOffset};
 use crate::{Error, FlushPolicy, LogConfig, Result, error::io};
 
+mod convert;
 mod read;
 mod validate;
 
@@ -430,39 +431,6 @@ impl Log {
             records_count,
             duplicate: false,
         })
-    }
-
-    /// The batches re-encoded with the log's `compression.type`, when it names a codec and
-    /// some data batch uses another; `None` when they go in as they are. Runs after
-    /// validation, so the producer's CRC was checked before the batch gets a new one.
-    fn convert(&self, batches: &[u8], spans: &[Span]) -> Result<Option<Vec<u8>>> {
-        let Some(target) = self.config.compression else {
-            return Ok(None);
-        };
-        let differs = |span: &Span| {
-            !span.header.attributes.is_control() && span.header.compression() != Some(target)
-        };
-        if !spans.iter().any(differs) {
-            return Ok(None);
-        }
-        let mut out = Vec::with_capacity(batches.len());
-        for span in spans {
-            let bytes = &batches[span.position..span.position + span.size_bytes];
-            if differs(span) {
-                let batch = fjord_record::Batch {
-                    position: span.position,
-                    header: span.header,
-                    bytes,
-                };
-                let recompressed =
-                    fjord_record::recompress(&batch, target, VALIDATION_DECOMPRESSED_BYTES_MAX)
-                        .map_err(Error::InvalidBatch)?;
-                out.extend_from_slice(&recompressed);
-            } else {
-                out.extend_from_slice(bytes);
-            }
-        }
-        Ok(Some(out))
     }
 
     fn after_append(&mut self, now_ms: i64) -> Result<()> {

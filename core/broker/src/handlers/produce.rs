@@ -1,7 +1,7 @@
 //! Produce: append each partition's batches through the engine; answer with their base
 //! offsets.
 
-use fjord_engine::{AppendRequest, Origin, Result};
+use fjord_engine::{Acks, AppendRequest, Origin, Result};
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -30,6 +30,7 @@ pub(crate) async fn handle(
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
+    let durability = if acks == -1 { Acks::All } else { Acks::Leader };
     let (topics, appends) = plan(context, version, request);
     let sizes: Vec<(String, usize)> = appends
         .iter()
@@ -37,7 +38,7 @@ pub(crate) async fn handle(
         .collect();
     let mut results = context
         .engine()
-        .append_all(appends, Origin::Client)
+        .append_all(appends, Origin::Client, durability)
         .await
         .into_iter()
         .zip(sizes);

@@ -10,7 +10,7 @@ use fjord_log::{Fetched, TimestampOffset};
 use tokio::sync::watch;
 
 use super::Engine;
-use crate::partition::{Isolation, PartitionOffsets, PartitionStorage};
+use crate::partition::{Acks, Isolation, PartitionOffsets, PartitionStorage};
 use crate::types::Offset;
 use crate::{Error, Result};
 
@@ -66,11 +66,12 @@ pub struct PartitionRead {
 }
 
 impl Engine {
-    /// Appends a batch buffer (record batch v2, one or more) to a partition: every batch is
-    /// checked whole, offsets are assigned (in a copy of each 61-byte header: the buffer is
-    /// written as it is, never copied or re-encoded), and the call returns once the batches
-    /// are durable under the topic's flush policy. The high watermark moves and the
-    /// partition's waiters wake. The buffer may be shared (a slice of a request frame).
+    /// Appends a batch buffer (record batch v2, one or more) to a partition, with
+    /// [`Acks::All`]: every batch is checked whole, offsets are assigned (in a copy of each
+    /// 61-byte header: the buffer is written as it is, never copied or re-encoded), and the
+    /// call returns once the batches are durable under the topic's flush policy. The high
+    /// watermark moves and the partition's waiters wake. The buffer may be shared (a slice
+    /// of a request frame).
     pub async fn append(
         &self,
         topic: &str,
@@ -83,17 +84,19 @@ impl Engine {
             partition,
             batches,
         };
-        let mut results = self.append_all(vec![request], origin).await;
+        let mut results = self.append_all(vec![request], origin, Acks::All).await;
         results.pop().unwrap_or(Err(Error::ShuttingDown))
     }
 
     /// [`Engine::append`] for several partitions at once (a produce request's), as one job
     /// on the blocking pool: one thread handoff for the request, not one per partition. One
-    /// result per request, in order; a refused partition does not stop the others.
+    /// result per request, in order; a refused partition does not stop the others. With
+    /// [`Acks::All`] each append also waits for the partition's durability step.
     pub async fn append_all(
         &self,
         requests: Vec<AppendRequest>,
         origin: Origin,
+        acks: Acks,
     ) -> Vec<Result<Appended>> {
         let now_ms = self.clock.now_ms();
         let checked: Vec<Result<(Arc<dyn PartitionStorage>, Bytes)>> = requests
@@ -114,21 +117,16 @@ impl Engine {
                     .into_iter()
                     .map(|checked| {
                         let (storage, batches) = checked?;
-                        append_one(&*storage, &batches, now_ms)
+                        let appended = append_one(&*storage, &batches, now_ms)?;
+                        if acks == Acks::All {
+                            storage.make_durable(appended.last_offset.0)?;
+                        }
+                        Ok(appended)
                     })
                     .collect::<Vec<_>>())
             })
             .await;
-        appended.unwrap_or_else(|error| {
-            let reason = error.to_string();
-            (0..count)
-                .map(|_| {
-                    Err(Error::WorkerFailed {
-                        reason: reason.clone(),
-                    })
-                })
-                .collect()
-        })
+        appended.unwrap_or_else(|error| failed_each(&error, count))
     }
 
     /// The partition `origin` may append to.
@@ -171,19 +169,7 @@ impl Engine {
                 ))
             })
             .await;
-        match read {
-            Ok(results) => results,
-            Err(error) => {
-                let reason = error.to_string();
-                (0..count)
-                    .map(|_| {
-                        Err(Error::WorkerFailed {
-                            reason: reason.clone(),
-                        })
-                    })
-                    .collect()
-            }
-        }
+        read.unwrap_or_else(|error| failed_each(&error, count))
     }
 
     /// Watches the high watermarks of `partitions` (unknown ones are left out), so a reader
@@ -244,6 +230,18 @@ impl Engine {
         let storage = self.require_topic(topic)?.partition(partition)?;
         self.pool.run(move || storage.delete_records(offset)).await
     }
+}
+
+/// One failure per item of a batch of work the pool could not run.
+fn failed_each<T>(error: &Error, count: usize) -> Vec<Result<T>> {
+    let reason = error.to_string();
+    (0..count)
+        .map(|_| {
+            Err(Error::WorkerFailed {
+                reason: reason.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Appends to one partition (on the blocking pool).

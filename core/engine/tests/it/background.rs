@@ -7,11 +7,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fjord_engine::{
-    Engine, FetchPartition, HookPoint, Hooks, Identity, Isolation, JoinRequest, Origin, Reply,
-};
+use fjord_engine::{Engine, FetchPartition, HookPoint, Hooks, Identity, Isolation, Origin};
 
-use crate::support::{START_MS, TestEngine, batch};
+use crate::support::{START_MS, TestEngine, batch, stable_member};
 
 /// Turns a deadlock into a failure instead of a hung test; never reached when all is well.
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -61,39 +59,6 @@ async fn guarded<T>(what: &str, work: impl Future<Output = T>) -> T {
         Ok(done) => done,
         Err(_) => panic!("{what} did not complete while the background work was held"),
     }
-}
-
-/// A stable one-member group; returns the member's identity (member id, generation).
-async fn stable_member(engine: &Engine) -> anyhow::Result<(String, i32)> {
-    let join = JoinRequest {
-        member_id: String::new(),
-        group_instance_id: None,
-        client_id: "test".into(),
-        client_host: "/127.0.0.1".into(),
-        session_timeout: Duration::from_secs(30),
-        rebalance_timeout: Duration::from_secs(30),
-        protocol_type: "consumer".into(),
-        protocols: vec![("range".into(), bytes::Bytes::new())],
-        require_known_member_id: false,
-    };
-    let joined = match engine.groups().join("group", join).await {
-        Reply::Now(joined) => joined?,
-        Reply::Later(receiver) => {
-            engine.run_group_timers().await;
-            receiver.await??
-        }
-    };
-    let identity = Identity {
-        member_id: &joined.member_id,
-        generation_id: joined.generation_id,
-        group_instance_id: None,
-    };
-    let assignment = vec![(joined.member_id.clone(), bytes::Bytes::new())];
-    match engine.groups().sync("group", identity, assignment) {
-        Reply::Now(synced) => synced?,
-        Reply::Later(receiver) => receiver.await??,
-    };
-    Ok((joined.member_id, joined.generation_id))
 }
 
 /// A produce, a fetch, a heartbeat and an upkeep round (interval flushes) complete.
@@ -151,7 +116,7 @@ async fn produce_fetch_and_heartbeats_go_on_while_compaction_runs() -> anyhow::R
             .append("compacted", 0, batch(40, 4, START_MS), Origin::Client)
             .await?;
     }
-    let member = stable_member(&engine).await?;
+    let member = stable_member(&engine, "group", bytes::Bytes::new()).await?;
     test.clock.advance(Duration::from_secs(1));
 
     let compaction = tokio::spawn({
@@ -181,7 +146,7 @@ async fn produce_fetch_and_heartbeats_go_on_while_a_large_topic_is_created() -> 
     let test = TestEngine::open_with(hooks).await?;
     let engine = Arc::clone(&test.engine);
     test.topic("other", 1, &[]).await;
-    let member = stable_member(&engine).await?;
+    let member = stable_member(&engine, "group", bytes::Bytes::new()).await?;
 
     let large = tokio::spawn({
         let engine = Arc::clone(&engine);

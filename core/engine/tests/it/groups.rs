@@ -5,11 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fjord_engine::{
-    Commit, Engine, EngineConfig, GroupState, Identity, JoinRequest, ManualClock, Reply,
-};
+use fjord_engine::{Commit, Engine, EngineConfig, GroupState, Identity, ManualClock};
 
-use crate::support::START_MS;
+use crate::support::{START_MS, stable_member};
 
 const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const MS: Duration = Duration::from_millis(1);
@@ -52,35 +50,7 @@ fn subscription(topics: &[&str]) -> Bytes {
 
 /// A stable one-member consumer group subscribed to `subscribed`: (member id, generation).
 async fn member(engine: &Engine, group: &str) -> anyhow::Result<(String, i32)> {
-    let join = JoinRequest {
-        member_id: String::new(),
-        group_instance_id: None,
-        client_id: "test".into(),
-        client_host: "/127.0.0.1".into(),
-        session_timeout: Duration::from_secs(30),
-        rebalance_timeout: Duration::from_secs(30),
-        protocol_type: "consumer".into(),
-        protocols: vec![("range".into(), subscription(&["subscribed"]))],
-        require_known_member_id: false,
-    };
-    let joined = match engine.groups().join(group, join).await {
-        Reply::Now(joined) => joined?,
-        Reply::Later(receiver) => {
-            engine.run_group_timers().await;
-            receiver.await??
-        }
-    };
-    let identity = Identity {
-        member_id: &joined.member_id,
-        generation_id: joined.generation_id,
-        group_instance_id: None,
-    };
-    let assignment = vec![(joined.member_id.clone(), Bytes::new())];
-    match engine.groups().sync(group, identity, assignment) {
-        Reply::Now(synced) => synced?,
-        Reply::Later(receiver) => receiver.await??,
-    };
-    Ok((joined.member_id, joined.generation_id))
+    stable_member(engine, group, subscription(&["subscribed"])).await
 }
 
 fn listed(engine: &Engine) -> Vec<(String, GroupState)> {

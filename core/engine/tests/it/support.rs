@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fjord_engine::{Engine, EngineConfig, Hooks, ManualClock};
+use fjord_engine::{Engine, EngineConfig, Hooks, Identity, JoinRequest, ManualClock, Reply};
 use fjord_record::{BatchBuilder, Compression, NewRecord};
 
 /// Wall-clock start of every test clock (2026-01-01).
@@ -64,4 +64,42 @@ pub(crate) fn batch(count: usize, keys: usize, timestamp_ms: i64) -> Bytes {
             .expect("record fits");
     }
     Bytes::from(builder.build().expect("batch builds"))
+}
+
+/// A stable one-member consumer group: joins with `metadata` for the `range` protocol, syncs
+/// as leader; returns the member id and generation.
+pub(crate) async fn stable_member(
+    engine: &Engine,
+    group: &str,
+    metadata: Bytes,
+) -> anyhow::Result<(String, i32)> {
+    let join = JoinRequest {
+        member_id: String::new(),
+        group_instance_id: None,
+        client_id: "test".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout: Duration::from_secs(30),
+        rebalance_timeout: Duration::from_secs(30),
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), metadata)],
+        require_known_member_id: false,
+    };
+    let joined = match engine.groups().join(group, join).await {
+        Reply::Now(joined) => joined?,
+        Reply::Later(receiver) => {
+            engine.run_group_timers().await;
+            receiver.await??
+        }
+    };
+    let identity = Identity {
+        member_id: &joined.member_id,
+        generation_id: joined.generation_id,
+        group_instance_id: None,
+    };
+    let assignment = vec![(joined.member_id.clone(), Bytes::new())];
+    match engine.groups().sync(group, identity, assignment) {
+        Reply::Now(synced) => synced?,
+        Reply::Later(receiver) => receiver.await??,
+    };
+    Ok((joined.member_id, joined.generation_id))
 }
