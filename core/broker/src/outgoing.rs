@@ -221,7 +221,7 @@ mod tests {
     use std::sync::Arc;
 
     use bytes::{Bytes, BytesMut};
-    use fjord_engine::{Engine, EngineConfig, Origin, SystemClock};
+    use fjord_engine::{Engine, EngineConfig, Origin, PartitionIndex, SystemClock};
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use kafka_protocol::messages::{
         ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
@@ -261,7 +261,9 @@ mod tests {
             })?;
             let batch = Bytes::from(builder.build()?);
             for _ in 0..24 {
-                engine.append("t", 0, batch.clone(), Origin::Client).await?;
+                engine
+                    .append("t", PartitionIndex(0), batch.clone(), Origin::Client)
+                    .await?;
             }
             let config = BrokerConfig::new("127.0.0.1:0".parse()?);
             let broker = Broker::bind(config, Arc::clone(&engine)).await?;

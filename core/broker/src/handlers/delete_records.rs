@@ -7,7 +7,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::Context;
 use crate::codes::error_code;
-use fjord_engine::Result;
+use fjord_engine::{Offset, PartitionIndex, Result};
 
 pub(crate) async fn handle(
     context: &Context,
@@ -38,6 +38,7 @@ pub(crate) async fn handle(
 }
 
 async fn delete(context: &Context, topic: &str, index: i32, offset: i64) -> Result<i64> {
+    let index = PartitionIndex(index);
     let offsets = context.engine().offsets(topic, index)?;
     let offset = if offset == -1 {
         offsets.high_watermark
@@ -52,5 +53,9 @@ async fn delete(context: &Context, topic: &str, index: i32, offset: i64) -> Resu
         }
         .into());
     }
-    context.engine().delete_records(topic, index, offset).await
+    let low_watermark = context
+        .engine()
+        .delete_records(topic, index, Offset(offset))
+        .await?;
+    Ok(low_watermark.0)
 }

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::Context;
 use crate::codes::error_code;
-use fjord_engine::Result;
+use fjord_engine::{PartitionIndex, Result};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -67,6 +67,7 @@ async fn lookup(
     read_committed: bool,
 ) -> Result<(i64, i64)> {
     let engine = context.engine();
+    let index = PartitionIndex(index);
     let offsets = engine.offsets(topic_name, index)?;
     Ok(match timestamp {
         LATEST if read_committed => (-1, offsets.last_stable_offset),

@@ -1,7 +1,7 @@
 //! Produce: append each partition's batches through the engine; answer with their base
 //! offsets.
 
-use fjord_engine::{Acks, AppendRequest, Origin, Result};
+use fjord_engine::{Acks, AppendRequest, Origin, PartitionIndex, Result};
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -104,7 +104,7 @@ fn plan(context: &Context, version: i16, request: ProduceRequest) -> (Planned, V
                             // A slice of the request frame, handed on as it is: no copy.
                             appends.push(AppendRequest {
                                 topic: name.clone(),
-                                partition: data.index,
+                                partition: PartitionIndex(data.index),
                                 batches: data.records.unwrap_or_default(),
                             });
                             Slot::Append

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fjord_engine::{Engine, EngineConfig, ManualClock};
+use fjord_engine::{Engine, EngineConfig, ManualClock, PartitionIndex};
 use fjord_record::{BatchBuilder, Compression, NewRecord};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -89,7 +89,13 @@ async fn produce_below_v3_is_refused_and_v3_up_is_served() -> anyhow::Result<()>
     context.engine().topic_or_create("t").await?;
     assert_eq!(send(&context, 3, produce("t", 2)?).await?, (0, 0));
     assert_eq!(send(&context, 9, produce("t", 3)?).await?, (0, 2));
-    assert_eq!(context.engine().offsets("t", 0)?.high_watermark, 5);
+    assert_eq!(
+        context
+            .engine()
+            .offsets("t", PartitionIndex(0))?
+            .high_watermark,
+        5
+    );
     Ok(())
 }
 
@@ -126,6 +132,12 @@ async fn refused_records_are_named_from_v8() -> anyhow::Result<()> {
     let old = send_for(&context, 7, produce("compacted", 2)?).await?;
     assert_eq!(old.error_code, ResponseError::InvalidRecord.code());
     assert!(old.record_errors.is_empty() && old.error_message.is_none());
-    assert_eq!(context.engine().offsets("compacted", 0)?.log_end_offset, 0);
+    assert_eq!(
+        context
+            .engine()
+            .offsets("compacted", PartitionIndex(0))?
+            .log_end_offset,
+        0
+    );
     Ok(())
 }

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::Engine;
 use crate::partition::{Acks, Isolation, PartitionOffsets, PartitionStorage};
-use crate::types::Offset;
+use crate::types::{Offset, PartitionIndex};
 use crate::{Error, Result};
 
 /// Who is appending. The rules differ: only the coordinator writes internal topics, and
@@ -44,7 +44,7 @@ pub struct Appended {
 #[derive(Debug, Clone)]
 pub struct AppendRequest {
     pub topic: String,
-    pub partition: i32,
+    pub partition: PartitionIndex,
     pub batches: Bytes,
 }
 
@@ -52,8 +52,8 @@ pub struct AppendRequest {
 #[derive(Debug, Clone)]
 pub struct FetchPartition {
     pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
+    pub partition: PartitionIndex,
+    pub offset: Offset,
     /// Most bytes from this partition (the first batch of the read goes whole, KIP-74).
     pub max_bytes: usize,
 }
@@ -75,7 +75,7 @@ impl Engine {
     pub async fn append(
         &self,
         topic: &str,
-        partition: i32,
+        partition: PartitionIndex,
         batches: Bytes,
         origin: Origin,
     ) -> Result<Appended> {
@@ -133,7 +133,7 @@ impl Engine {
     fn writable(
         &self,
         topic: &str,
-        partition: i32,
+        partition: PartitionIndex,
         origin: Origin,
     ) -> Result<Arc<dyn PartitionStorage>> {
         let topic = self.require_topic(topic)?;
@@ -142,7 +142,7 @@ impl Engine {
                 topic: topic.name.clone(),
             });
         }
-        topic.partition(partition)
+        topic.partition(partition.0)
     }
 
     /// Reads several partitions in one pass, as a Kafka fetch does: from each partition's
@@ -174,11 +174,11 @@ impl Engine {
 
     /// Watches the high watermarks of `partitions` (unknown ones are left out), so a reader
     /// can wait for data on exactly the partitions it reads.
-    pub fn waiter(&self, partitions: impl IntoIterator<Item = (String, i32)>) -> Waiter {
+    pub fn waiter(&self, partitions: impl IntoIterator<Item = (String, PartitionIndex)>) -> Waiter {
         let receivers = partitions
             .into_iter()
             .filter_map(|(topic, partition)| {
-                let storage = self.topic(&topic)?.partition(partition).ok()?;
+                let storage = self.topic(&topic)?.partition(partition.0).ok()?;
                 let mut receiver = storage.watch_high_watermark();
                 receiver.borrow_and_update();
                 Some(receiver)
@@ -188,15 +188,15 @@ impl Engine {
     }
 
     /// A partition's offsets (from memory: never waits for the disk).
-    pub fn offsets(&self, topic: &str, partition: i32) -> Result<PartitionOffsets> {
-        self.require_topic(topic)?.partition(partition)?.offsets()
+    pub fn offsets(&self, topic: &str, partition: PartitionIndex) -> Result<PartitionOffsets> {
+        self.require_topic(topic)?.partition(partition.0)?.offsets()
     }
 
     /// When the partition's last append landed (wall-clock ms), if any since start-up.
-    pub fn last_append_ms(&self, topic: &str, partition: i32) -> Result<Option<i64>> {
+    pub fn last_append_ms(&self, topic: &str, partition: PartitionIndex) -> Result<Option<i64>> {
         Ok(self
             .require_topic(topic)?
-            .partition(partition)?
+            .partition(partition.0)?
             .last_append_ms())
     }
 
@@ -204,10 +204,10 @@ impl Engine {
     pub async fn offset_for_timestamp(
         &self,
         topic: &str,
-        partition: i32,
+        partition: PartitionIndex,
         timestamp_ms: i64,
     ) -> Result<Option<TimestampOffset>> {
-        let storage = self.require_topic(topic)?.partition(partition)?;
+        let storage = self.require_topic(topic)?.partition(partition.0)?;
         self.pool
             .run(move || storage.offset_for_timestamp(timestamp_ms))
             .await
@@ -217,18 +217,25 @@ impl Engine {
     pub async fn offset_of_max_timestamp(
         &self,
         topic: &str,
-        partition: i32,
+        partition: PartitionIndex,
     ) -> Result<Option<TimestampOffset>> {
-        let storage = self.require_topic(topic)?.partition(partition)?;
+        let storage = self.require_topic(topic)?.partition(partition.0)?;
         self.pool
             .run(move || storage.offset_of_max_timestamp())
             .await
     }
 
     /// Moves the log start offset up to `offset` (DeleteRecords); returns the new one.
-    pub async fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
-        let storage = self.require_topic(topic)?.partition(partition)?;
-        self.pool.run(move || storage.delete_records(offset)).await
+    pub async fn delete_records(
+        &self,
+        topic: &str,
+        partition: PartitionIndex,
+        offset: Offset,
+    ) -> Result<Offset> {
+        let storage = self.require_topic(topic)?.partition(partition.0)?;
+        self.pool
+            .run(move || storage.delete_records(offset.0).map(Offset))
+            .await
     }
 }
 
@@ -292,12 +299,12 @@ fn read_partitions(
     partitions
         .iter()
         .map(|p| {
-            let storage = topics.require(&p.topic)?.partition(p.partition)?;
+            let storage = topics.require(&p.topic)?.partition(p.partition.0)?;
             let limit = p.max_bytes.min(budget);
             let min_one_batch = read_bytes == 0;
             // Past the first partition with data, an exhausted budget means nothing to read.
             let records = if min_one_batch || limit > 0 {
-                storage.fetch(p.offset, limit, min_one_batch, isolation)?
+                storage.fetch(p.offset.0, limit, min_one_batch, isolation)?
             } else {
                 Fetched::Copied(bytes::Bytes::new())
             };

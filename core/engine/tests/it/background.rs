@@ -7,7 +7,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fjord_engine::{Engine, FetchPartition, HookPoint, Hooks, Identity, Isolation, Origin};
+use fjord_engine::{
+    Engine, FetchPartition, HookPoint, Hooks, Identity, Isolation, Origin, PartitionIndex,
+};
 
 use crate::support::{START_MS, TestEngine, batch, stable_member};
 
@@ -65,7 +67,12 @@ async fn guarded<T>(what: &str, work: impl Future<Output = T>) -> T {
 async fn data_path_goes_on(engine: &Engine, member: &(String, i32)) -> anyhow::Result<()> {
     let appended = guarded(
         "an append",
-        engine.append("other", 0, batch(5, 5, START_MS), Origin::Client),
+        engine.append(
+            "other",
+            PartitionIndex(0),
+            batch(5, 5, START_MS),
+            Origin::Client,
+        ),
     )
     .await?;
     let read = guarded(
@@ -73,8 +80,8 @@ async fn data_path_goes_on(engine: &Engine, member: &(String, i32)) -> anyhow::R
         engine.read(
             Arc::from(vec![FetchPartition {
                 topic: "other".into(),
-                partition: 0,
-                offset: appended.base_offset.0,
+                partition: PartitionIndex(0),
+                offset: appended.base_offset,
                 max_bytes: 1 << 20,
             }]),
             1 << 20,
@@ -113,7 +120,12 @@ async fn produce_fetch_and_heartbeats_go_on_while_compaction_runs() -> anyhow::R
     for _ in 0..4 {
         // Each batch is over a segment's 1 KiB: every append rolls a segment.
         engine
-            .append("compacted", 0, batch(40, 4, START_MS), Origin::Client)
+            .append(
+                "compacted",
+                PartitionIndex(0),
+                batch(40, 4, START_MS),
+                Origin::Client,
+            )
             .await?;
     }
     let member = stable_member(&engine, "group", bytes::Bytes::new()).await?;
@@ -128,7 +140,12 @@ async fn produce_fetch_and_heartbeats_go_on_while_compaction_runs() -> anyhow::R
     // The partition being compacted takes appends too: the round runs outside its lock.
     guarded(
         "an append to the partition being compacted",
-        engine.append("compacted", 0, batch(1, 1, START_MS), Origin::Client),
+        engine.append(
+            "compacted",
+            PartitionIndex(0),
+            batch(1, 1, START_MS),
+            Origin::Client,
+        ),
     )
     .await?;
     assert!(!compaction.is_finished(), "compaction is still held");
@@ -166,6 +183,9 @@ async fn produce_fetch_and_heartbeats_go_on_while_a_large_topic_is_created() -> 
 
     gate.release();
     assert_eq!(large.await??.partition_count(), 1000);
-    assert_eq!(engine.offsets("large", 999)?.log_end_offset, 0);
+    assert_eq!(
+        engine.offsets("large", PartitionIndex(999))?.log_end_offset,
+        0
+    );
     Ok(())
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use fjord_engine::{Error, FetchPartition, Isolation, OFFSETS_TOPIC, Offset, Origin};
+use fjord_engine::{
+    Error, FetchPartition, Isolation, OFFSETS_TOPIC, Offset, Origin, PartitionIndex,
+};
 use fjord_record::{BatchBuilder, Compression, NewRecord};
 
 use crate::support::{START_MS, TestEngine, batch};
@@ -10,8 +12,8 @@ use crate::support::{START_MS, TestEngine, batch};
 fn fetch(topic: &str, partition: i32, offset: i64) -> Arc<[FetchPartition]> {
     Arc::from(vec![FetchPartition {
         topic: topic.into(),
-        partition,
-        offset,
+        partition: PartitionIndex(partition),
+        offset: Offset(offset),
         max_bytes: 1 << 20,
     }])
 }
@@ -21,21 +23,40 @@ async fn appends_are_read_back_and_stamp_the_last_append_time() -> anyhow::Resul
     let test = TestEngine::open().await?;
     let engine = &test.engine;
     test.topic("events", 2, &[]).await;
-    assert_eq!(engine.last_append_ms("events", 1)?, None);
+    assert_eq!(engine.last_append_ms("events", PartitionIndex(1))?, None);
     let first = engine
-        .append("events", 1, batch(10, 10, START_MS), Origin::Internal)
+        .append(
+            "events",
+            PartitionIndex(1),
+            batch(10, 10, START_MS),
+            Origin::Internal,
+        )
         .await?;
     let second = engine
-        .append("events", 1, batch(5, 5, START_MS), Origin::Client)
+        .append(
+            "events",
+            PartitionIndex(1),
+            batch(5, 5, START_MS),
+            Origin::Client,
+        )
         .await?;
     assert_eq!(
         (first.base_offset, first.last_offset),
         (Offset(0), Offset(9))
     );
     assert_eq!(second.base_offset, Offset(10));
-    assert_eq!(engine.last_append_ms("events", 1)?, Some(START_MS));
-    assert_eq!(engine.offsets("events", 1)?.high_watermark, 15);
-    assert_eq!(engine.offsets("events", 0)?.high_watermark, 0);
+    assert_eq!(
+        engine.last_append_ms("events", PartitionIndex(1))?,
+        Some(START_MS)
+    );
+    assert_eq!(
+        engine.offsets("events", PartitionIndex(1))?.high_watermark,
+        15
+    );
+    assert_eq!(
+        engine.offsets("events", PartitionIndex(0))?.high_watermark,
+        0
+    );
     let reads = engine
         .read(fetch("events", 1, 10), 1 << 20, Isolation::HighWatermark)
         .await;
@@ -56,7 +77,12 @@ async fn clients_may_not_write_internal_topics_nor_control_batches() -> anyhow::
     let engine = &test.engine;
     for origin in [Origin::Client, Origin::Internal] {
         let refused = engine
-            .append(OFFSETS_TOPIC, 0, batch(1, 1, START_MS), origin)
+            .append(
+                OFFSETS_TOPIC,
+                PartitionIndex(0),
+                batch(1, 1, START_MS),
+                origin,
+            )
             .await;
         assert!(matches!(refused, Err(Error::InternalTopicWrite { .. })));
     }
@@ -74,14 +100,16 @@ async fn clients_may_not_write_internal_topics_nor_control_batches() -> anyhow::
             headers: &[],
         })?;
         let bytes = bytes::Bytes::from(builder.build()?);
-        let refused = engine.append("plain", 0, bytes, Origin::Client).await;
+        let refused = engine
+            .append("plain", PartitionIndex(0), bytes, Origin::Client)
+            .await;
         assert!(
             matches!(refused, Err(Error::ForbiddenBatchAttribute { .. })),
             "{refused:?}"
         );
     }
     assert_eq!(
-        engine.offsets("plain", 0)?.log_end_offset,
+        engine.offsets("plain", PartitionIndex(0))?.log_end_offset,
         0,
         "nothing written"
     );
@@ -93,16 +121,26 @@ async fn a_waiter_wakes_for_its_own_partitions_only() -> anyhow::Result<()> {
     let test = TestEngine::open().await?;
     let engine = &test.engine;
     test.topic("watched", 2, &[]).await;
-    let mut waiter = engine.waiter([("watched".to_string(), 0)]);
+    let mut waiter = engine.waiter([("watched".to_string(), PartitionIndex(0))]);
     // A deadline already passed: `changed` answers from what already happened.
     let now = tokio::time::Instant::now();
     assert!(!waiter.changed(now).await, "nothing appended yet");
     engine
-        .append("watched", 1, batch(1, 1, START_MS), Origin::Internal)
+        .append(
+            "watched",
+            PartitionIndex(1),
+            batch(1, 1, START_MS),
+            Origin::Internal,
+        )
         .await?;
     assert!(!waiter.changed(now).await, "partition 1 is not watched");
     engine
-        .append("watched", 0, batch(1, 1, START_MS), Origin::Internal)
+        .append(
+            "watched",
+            PartitionIndex(0),
+            batch(1, 1, START_MS),
+            Origin::Internal,
+        )
         .await?;
     assert!(waiter.changed(now).await, "partition 0 moved");
     assert!(!waiter.changed(now).await, "seen once");
@@ -119,7 +157,12 @@ fn the_engine_runs_on_a_current_thread_runtime() -> anyhow::Result<()> {
         test.topic("single", 1, &[("flush.messages", "1")]).await;
         let appended = test
             .engine
-            .append("single", 0, batch(3, 3, START_MS), Origin::Internal)
+            .append(
+                "single",
+                PartitionIndex(0),
+                batch(3, 3, START_MS),
+                Origin::Internal,
+            )
             .await?;
         assert_eq!(appended.last_offset, Offset(2));
         let reads = test
@@ -153,7 +196,12 @@ async fn every_partition_finds_its_own_log_after_a_restart() -> anyhow::Result<(
         for partition in 0..partitions {
             let count = (partition + 1) as usize + name.len();
             engine
-                .append(name, partition, batch(count, 1, START_MS), Origin::Internal)
+                .append(
+                    name,
+                    PartitionIndex(partition),
+                    batch(count, 1, START_MS),
+                    Origin::Internal,
+                )
                 .await?;
         }
     }
@@ -163,13 +211,20 @@ async fn every_partition_finds_its_own_log_after_a_restart() -> anyhow::Result<(
         for partition in 0..partitions {
             let expected = i64::from(partition + 1) + name.len() as i64;
             assert_eq!(
-                engine.offsets(name, partition)?.log_end_offset,
+                engine
+                    .offsets(name, PartitionIndex(partition))?
+                    .log_end_offset,
                 expected,
                 "{name}-{partition}"
             );
         }
     }
-    assert_eq!(engine.offsets(OFFSETS_TOPIC, 0)?.log_end_offset, 0);
+    assert_eq!(
+        engine
+            .offsets(OFFSETS_TOPIC, PartitionIndex(0))?
+            .log_end_offset,
+        0
+    );
     Ok(())
 }
 
@@ -179,7 +234,12 @@ async fn only_the_brokers_own_topics_are_internal() -> anyhow::Result<()> {
     test.topic("__users_own", 1, &[]).await;
     let appended = test
         .engine
-        .append("__users_own", 0, batch(1, 1, START_MS), Origin::Client)
+        .append(
+            "__users_own",
+            PartitionIndex(0),
+            batch(1, 1, START_MS),
+            Origin::Client,
+        )
         .await?;
     assert_eq!(appended.base_offset, Offset(0));
     Ok(())

@@ -10,7 +10,9 @@ pub(crate) mod session;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fjord_engine::{FetchPartition, Fetched, Isolation, PartitionOffsets, PartitionRead};
+use fjord_engine::{
+    FetchPartition, Fetched, Isolation, Offset, PartitionIndex, PartitionOffsets, PartitionRead,
+};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use tokio::time::Instant;
@@ -161,8 +163,8 @@ async fn read(
         .zip(names)
         .map(|(w, name)| FetchPartition {
             topic: name.as_ref().map_or_else(|_| String::new(), Clone::clone),
-            partition: w.partition,
-            offset: w.offset,
+            partition: PartitionIndex(w.partition),
+            offset: Offset(w.offset),
             max_bytes: w.max_bytes,
         })
         .collect();
