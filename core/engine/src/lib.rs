@@ -10,7 +10,8 @@
 //! # Guarantees of the API
 //! - [`Engine::append`] returns once the batches are durable under the topic's flush policy
 //!   (`flush.messages=1`: synced; otherwise written to the page cache, surviving a process
-//!   crash). A returned offset is never reused.
+//!   crash), and, with [`Acks::All`], once the partition's durability step
+//!   ([`PartitionStorage::make_durable`]) says so too. A returned offset is never reused.
 //! - [`Engine::read`] returns whole stored batches, CRC-checked, never past the high
 //!   watermark. [`Engine::waiter`] wakes a reader when a partition it reads moves, not on
 //!   every append anywhere.
@@ -27,10 +28,12 @@
 //! for an append's sync. Compaction runs on a worker of its own.
 //!
 //! Time enters through the [`Clock`]; tests use a [`ManualClock`] and the round methods
-//! ([`Engine::run_upkeep`], [`Engine::run_compaction`]) to drive background work.
+//! ([`Engine::run_upkeep`], [`Engine::run_group_timers`], [`Engine::run_offset_expiry`],
+//! [`Engine::run_compaction`]) to drive background work. Partitions and positions are
+//! [`PartitionIndex`] and [`Offset`] in the data API, so they cannot be swapped.
 //!
 //! # Invariants
-//! - Only [`Origin::Coordinator`] writes internal topics (`__consumer_offsets`); no other
+//! - Only [`Origin::Coordinator`] writes internal topics ([`INTERNAL_TOPICS`]); no other
 //!   origin writes control batches or (until transactions) transactional ones.
 //! - `log_start_offset <= high_watermark <= log_end_offset` for every partition.
 //! - Every small file the engine writes goes through `durable`: temporary file, sync,
