@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::Context;
-use super::configs::RESOURCE_TOPIC;
-use crate::codes::error_code;
+use super::configs::alter_topic;
 
 pub(crate) async fn handle(
     context: &Context,
@@ -30,26 +28,25 @@ async fn alter(
     let response = AlterConfigsResourceResponse::default()
         .with_resource_type(resource.resource_type)
         .with_resource_name(resource.resource_name.clone());
-    if resource.resource_type != RESOURCE_TOPIC {
-        return response
-            .with_error_code(crate::codes::Refusal::InvalidRequest.code())
-            .with_error_message(Some(StrBytes::from_static_str(
-                "only topic configs can be altered; broker settings are set at start-up",
-            )));
-    }
-    let overrides: BTreeMap<String, String> = resource
-        .configs
-        .iter()
-        .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
-        .collect();
-    let altered = context
-        .engine()
-        .alter_topic_config(&resource.resource_name, overrides, validate_only)
-        .await;
+    let overrides = || {
+        Ok(resource
+            .configs
+            .iter()
+            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+            .collect::<BTreeMap<String, String>>())
+    };
+    let altered = alter_topic(
+        context,
+        resource.resource_type,
+        &resource.resource_name,
+        validate_only,
+        overrides,
+    )
+    .await;
     match altered {
         Ok(()) => response,
-        Err(error) => response
-            .with_error_code(error_code(&error))
-            .with_error_message(Some(StrBytes::from_string(error.to_string()))),
+        Err((code, message)) => response
+            .with_error_code(code)
+            .with_error_message(Some(message)),
     }
 }

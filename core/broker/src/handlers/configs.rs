@@ -1,6 +1,12 @@
 //! What the config APIs share: resource types, config types, broker-level names.
 
+use std::collections::BTreeMap;
+
+use fjord_engine::Result;
+use kafka_protocol::protocol::StrBytes;
+
 use super::Context;
+use crate::codes::{Refusal, error_code};
 
 /// `ConfigResource.Type` values.
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
@@ -96,4 +102,33 @@ pub(crate) fn broker_entries(context: &Context) -> Vec<(String, String)> {
     ]);
     entries.sort();
     entries
+}
+
+/// What AlterConfigs and IncrementalAlterConfigs share: refuse anything but a topic, work out
+/// the new overrides (`overrides`, which may read the topic), hand them to the engine. The
+/// error is the Kafka code and message the response carries.
+pub(crate) async fn alter_topic(
+    context: &Context,
+    resource_type: i8,
+    topic: &str,
+    validate_only: bool,
+    overrides: impl FnOnce() -> Result<BTreeMap<String, String>>,
+) -> std::result::Result<(), (i16, StrBytes)> {
+    if resource_type != RESOURCE_TOPIC {
+        let message = "only topic configs can be altered; broker settings are set at start-up";
+        return Err((
+            Refusal::InvalidRequest.code(),
+            StrBytes::from_static_str(message),
+        ));
+    }
+    let altered = match overrides() {
+        Ok(overrides) => {
+            context
+                .engine()
+                .alter_topic_config(topic, overrides, validate_only)
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    altered.map_err(|error| (error_code(&error), StrBytes::from_string(error.to_string())))
 }

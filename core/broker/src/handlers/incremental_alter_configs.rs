@@ -7,11 +7,9 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 };
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::Context;
-use super::configs::RESOURCE_TOPIC;
-use crate::codes::error_code;
+use super::configs::alter_topic;
 use fjord_engine::{Error, Result};
 
 const SET: i8 = 0;
@@ -38,26 +36,24 @@ async fn alter(
     let response = AlterConfigsResourceResponse::default()
         .with_resource_type(resource.resource_type)
         .with_resource_name(resource.resource_name.clone());
-    if resource.resource_type != RESOURCE_TOPIC {
-        return response
-            .with_error_code(crate::codes::Refusal::InvalidRequest.code())
-            .with_error_message(Some(StrBytes::from_static_str(
-                "only topic configs can be altered; broker settings are set at start-up",
-            )));
-    }
     let engine = context.engine();
-    let altered = async {
+    let overrides = || {
         let topic = engine.require_topic(&resource.resource_name)?;
-        let overrides = apply(topic.overrides.clone(), &topic.config, &resource.configs)?;
-        engine
-            .alter_topic_config(&resource.resource_name, overrides, validate_only)
-            .await
+        apply(topic.overrides.clone(), &topic.config, &resource.configs)
     };
-    match altered.await {
+    let altered = alter_topic(
+        context,
+        resource.resource_type,
+        &resource.resource_name,
+        validate_only,
+        overrides,
+    )
+    .await;
+    match altered {
         Ok(()) => response,
-        Err(error) => response
-            .with_error_code(error_code(&error))
-            .with_error_message(Some(StrBytes::from_string(error.to_string()))),
+        Err((code, message)) => response
+            .with_error_code(code)
+            .with_error_message(Some(message)),
     }
 }
 

@@ -7,8 +7,6 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use std::sync::Arc;
-
 use super::{Context, authorized, since};
 use crate::codes::error_code;
 
@@ -48,7 +46,7 @@ pub(crate) async fn handle(
             let found = match &asked.name {
                 // v10+: a topic asked for by id alone (a null or empty name).
                 Some(name) if !name.is_empty() || asked.topic_id.is_nil() => {
-                    lookup(context, name.to_string(), allow_create).await
+                    context.engine().topic_or_create(name, allow_create).await
                 }
                 _ => context
                     .engine()
@@ -82,20 +80,6 @@ pub(crate) async fn handle(
         .with_cluster_id(Some(StrBytes::from_string(config.cluster_id.clone())))
         .with_controller_id(BrokerId(config.node_id))
         .with_topics(topics)
-}
-
-/// The topic called `name`, created first if allowed and missing.
-async fn lookup(context: &Context, name: String, allow_create: bool) -> Result<Arc<Topic>, Error> {
-    let engine = context.engine();
-    if allow_create {
-        return engine.topic_or_create(&name).await;
-    }
-    engine
-        .topic(&name)
-        .ok_or_else(|| match fjord_engine::validate_topic_name(&name) {
-            Err(invalid) => invalid,
-            Ok(()) => Error::UnknownTopic { topic: name },
-        })
 }
 
 fn describe(context: &Context, version: i16, topic: &Topic) -> MetadataResponseTopic {

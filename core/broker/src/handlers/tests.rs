@@ -86,7 +86,7 @@ async fn produce_below_v3_is_refused_and_v3_up_is_served() -> anyhow::Result<()>
     }
     // Refused before anything is looked up: nothing is created or written.
     assert!(context.engine().topic("t").is_none());
-    context.engine().topic_or_create("t").await?;
+    context.engine().topic_or_create("t", true).await?;
     assert_eq!(send(&context, 3, produce("t", 2)?).await?, (0, 0));
     assert_eq!(send(&context, 9, produce("t", 3)?).await?, (0, 2));
     assert_eq!(

@@ -135,13 +135,15 @@ impl Engine {
             .await
     }
 
-    /// The topic, created with the default partition count if it does not exist and the
-    /// engine creates topics on first use.
-    pub async fn topic_or_create(&self, name: &str) -> Result<Arc<Topic>> {
+    /// The topic, created with the default partition count if it does not exist, the
+    /// caller allows it (`create`: a client's `allow_auto_topic_creation`) and the engine
+    /// creates topics on first use. A missing topic is [`Error::UnknownTopic`], or the reason
+    /// its name is invalid.
+    pub async fn topic_or_create(&self, name: &str, create: bool) -> Result<Arc<Topic>> {
         if let Some(topic) = self.topic(name) {
             return Ok(topic);
         }
-        if !self.config.auto_create_topics {
+        if !(create && self.config.auto_create_topics) {
             crate::topics::validate_topic_name(name)?;
             return Err(Error::UnknownTopic {
                 topic: name.to_string(),
