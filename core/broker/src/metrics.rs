@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fjord_engine::Fetched;
+use fjord_engine::Batches;
 use kafka_protocol::messages::ApiKey;
 
 pub(crate) fn request(api_key: ApiKey, version: i16, elapsed: Duration) {
@@ -32,12 +32,12 @@ pub(crate) fn produced(topic: &str, bytes: usize, records: i64) {
 /// Counts what a fetch sends for a partition. Records are counted from batch headers when
 /// the batches were copied, and as the offsets a file range spans when they go out with
 /// `sendfile` unread (the same, unless compaction removed records in between).
-pub(crate) fn fetched(topic: &str, fetched: &Fetched) {
+pub(crate) fn fetched(topic: &str, fetched: &Batches) {
     let records = match fetched {
-        Fetched::Slice(slice) => {
-            u64::try_from(slice.offsets().end - slice.offsets().start).unwrap_or(0)
+        Batches::File(slice) => {
+            u64::try_from(slice.offsets().end.0 - slice.offsets().start.0).unwrap_or(0)
         }
-        Fetched::Copied(batches) => fjord_record::batches(batches)
+        Batches::Memory(batches) => fjord_record::batches(batches)
             .filter_map(Result::ok)
             .map(|b| u64::try_from(b.header.records_count).unwrap_or(0))
             .sum(),

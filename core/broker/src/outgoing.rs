@@ -10,7 +10,7 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use fjord_engine::FileSlice;
+use fjord_engine::FileRange;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -21,7 +21,7 @@ use crate::{Error, Result};
 #[derive(Debug)]
 enum Chunk {
     Bytes(Bytes),
-    File(FileSlice),
+    File(FileRange),
 }
 
 /// A size-prefixed response frame made of chunks.
@@ -76,9 +76,9 @@ impl Outgoing {
 /// Sends a file range with `sendfile`. Pages not in the page cache make `sendfile` wait for
 /// the disk, so each call runs on a blocking thread (on a duplicate of the socket's
 /// descriptor), never on an async worker; this works on any runtime, current-thread too.
-async fn send_file(stream: &TcpStream, slice: &FileSlice) -> io::Result<()> {
+async fn send_file(stream: &TcpStream, slice: &FileRange) -> io::Result<()> {
     let socket = Arc::new(rustix::io::dup(stream)?);
-    let file = slice.shared_file();
+    let file = Arc::clone(slice.file());
     let mut position = slice.position();
     let end = position + slice.len() as u64;
     while position < end {
@@ -176,7 +176,7 @@ impl FrameBuilder {
         }
     }
 
-    pub(crate) fn push_file(&mut self, slice: FileSlice) {
+    pub(crate) fn push_file(&mut self, slice: FileRange) {
         self.flush_buffer();
         self.len += slice.len();
         self.chunks.push(Chunk::File(slice));

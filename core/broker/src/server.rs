@@ -161,7 +161,7 @@ fn record_gauges(context: &Context) {
     crate::metrics::partitions(topics.iter().map(|t| t.partition_count() as usize).sum());
     for (group, topic, partition, committed) in engine.groups().all_offsets() {
         if let Ok(offsets) = engine.offsets(&topic, fjord_engine::PartitionIndex(partition)) {
-            let lag = (offsets.high_watermark - committed).max(0);
+            let lag = (offsets.high_watermark.0 - committed).max(0);
             crate::metrics::group_lag(&group, &topic, partition, lag);
         }
     }

@@ -20,12 +20,14 @@
 //! - Topic creation, deletion and config changes are atomic at their topic file.
 //!
 //! # How it is built
-//! Every method that may touch the disk is `async` and runs its file work on a bounded
-//! blocking pool of the engine's own (`blocking`), so the engine works on any tokio runtime
-//! (current-thread included) and no async worker ever waits on a disk, a sync or a lock held
-//! across one. Locks are held only for memory: the topic map is swapped, never held across
-//! file work; a partition's offsets are kept beside its log, so asking for them never waits
-//! for an append's sync. Compaction runs on a worker of its own.
+//! Every method that may touch the disk is `async`. A partition is a [`PartitionStorage`],
+//! whose methods that may wait return futures: the local log ([`LocalPartition`]) runs each
+//! file operation on a bounded blocking pool of the engine's own (`blocking`), which also
+//! carries the catalog's file work, so the engine works on any tokio runtime (current-thread
+//! included) and no async worker ever waits on a disk, a sync or a lock held across one.
+//! Locks are held only for memory: the topic map is swapped, never held across file work; a
+//! partition's offsets are kept beside its log, so asking for them never waits for an
+//! append's sync. Compaction runs on a worker of its own.
 //!
 //! Time enters through the [`Clock`]; tests use a [`ManualClock`] and the round methods
 //! ([`Engine::run_upkeep`], [`Engine::run_group_timers`], [`Engine::run_offset_expiry`],
@@ -47,6 +49,7 @@ mod engine;
 mod error;
 mod groups;
 mod hooks;
+mod join;
 pub mod limits;
 mod partition;
 pub mod partitioner;
@@ -56,19 +59,18 @@ mod types;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
-pub use engine::{
-    AppendRequest, Appended, Engine, FetchPartition, Origin, PartitionRead, Upkeep, Waiter,
-};
+pub use engine::{AppendRequest, Engine, FetchPartition, Origin, PartitionRead, Upkeep, Waiter};
 pub use error::{Error, Result};
-pub use fjord_log::{
-    Error as LogError, Fetched, FileSlice, LogConfig, RecordError, RecordRule, TimestampOffset,
-};
+pub use fjord_log::{Error as LogError, LogConfig, RecordError, RecordRule};
 pub use groups::offsets::{Committed, OFFSETS_TOPIC};
 pub use groups::{
     Commit, Coordinator, Description, GroupConfig, GroupState, Identity, JoinRequest, Joined,
     JoinedMember, MemberDescription, Reply, Synced,
 };
 pub use hooks::{HookPoint, Hooks};
-pub use partition::{Acks, Isolation, LocalPartition, PartitionOffsets, PartitionStorage};
+pub use partition::{
+    Acks, Appended, Batches, FileRange, Isolation, LocalPartition, PartitionOffsets,
+    PartitionStorage, ReadRange, StorageFuture, TimestampOffset,
+};
 pub use topics::{INTERNAL_TOPICS, Topic, validate_topic_name};
 pub use types::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};

@@ -446,13 +446,21 @@ impl Log {
 
     /// Syncs the active segment if the `IntervalMs` flush policy says it is time.
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<()> {
-        if let (FlushPolicy::IntervalMs(interval), Some(since)) =
-            (self.config.flush, self.first_unflushed_ms)
-            && now_ms.saturating_sub(since) >= interval as i64
-        {
+        if self.flush_due_ms().is_some_and(|due| now_ms >= due) {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// When [`Log::flush_if_due`] will next sync: under the `IntervalMs` policy, `flush.ms`
+    /// after the oldest write not yet synced; `None` when nothing waits for one.
+    pub fn flush_due_ms(&self) -> Option<i64> {
+        match (self.config.flush, self.first_unflushed_ms) {
+            (FlushPolicy::IntervalMs(interval), Some(since)) => {
+                Some(since.saturating_add(i64::try_from(interval).unwrap_or(i64::MAX)))
+            }
+            _ => None,
+        }
     }
 
     /// Syncs everything appended so far to disk (`fdatasync` of the active segment; sealed

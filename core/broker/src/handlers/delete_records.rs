@@ -41,15 +41,15 @@ async fn delete(context: &Context, topic: &str, index: i32, offset: i64) -> Resu
     let index = PartitionIndex(index);
     let offsets = context.engine().offsets(topic, index)?;
     let offset = if offset == -1 {
-        offsets.high_watermark
+        offsets.high_watermark.0
     } else {
         offset
     };
-    if offset < 0 || offset > offsets.high_watermark {
+    if offset < 0 || offset > offsets.high_watermark.0 {
         return Err(fjord_engine::LogError::OffsetOutOfRange {
             offset,
-            log_start_offset: offsets.log_start_offset,
-            log_end_offset: offsets.high_watermark,
+            log_start_offset: offsets.log_start_offset.0,
+            log_end_offset: offsets.high_watermark.0,
         }
         .into());
     }

@@ -70,18 +70,18 @@ async fn lookup(
     let index = PartitionIndex(index);
     let offsets = engine.offsets(topic_name, index)?;
     Ok(match timestamp {
-        LATEST if read_committed => (-1, offsets.last_stable_offset),
-        LATEST => (-1, offsets.high_watermark),
-        EARLIEST | EARLIEST_LOCAL => (-1, offsets.log_start_offset),
+        LATEST if read_committed => (-1, offsets.last_stable_offset.0),
+        LATEST => (-1, offsets.high_watermark.0),
+        EARLIEST | EARLIEST_LOCAL => (-1, offsets.log_start_offset.0),
         MAX_TIMESTAMP => engine
             .offset_of_max_timestamp(topic_name, index)
             .await?
-            .map_or((-1, -1), |found| (found.timestamp, found.offset)),
+            .map_or((-1, -1), |found| (found.timestamp_ms, found.offset.0)),
         LATEST_TIERED => (-1, -1),
         timestamp if timestamp >= 0 => engine
             .offset_for_timestamp(topic_name, index, timestamp)
             .await?
-            .map_or((-1, -1), |found| (found.timestamp, found.offset)),
+            .map_or((-1, -1), |found| (found.timestamp_ms, found.offset.0)),
         _ => (-1, -1),
     })
 }

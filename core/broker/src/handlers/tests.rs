@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fjord_engine::{Engine, EngineConfig, ManualClock, PartitionIndex};
+use fjord_engine::{Engine, EngineConfig, ManualClock, Offset, PartitionIndex};
 use fjord_record::{BatchBuilder, Compression, NewRecord};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -94,7 +94,7 @@ async fn produce_below_v3_is_refused_and_v3_up_is_served() -> anyhow::Result<()>
             .engine()
             .offsets("t", PartitionIndex(0))?
             .high_watermark,
-        5
+        Offset(5)
     );
     Ok(())
 }
@@ -137,7 +137,7 @@ async fn refused_records_are_named_from_v8() -> anyhow::Result<()> {
             .engine()
             .offsets("compacted", PartitionIndex(0))?
             .log_end_offset,
-        0
+        Offset(0)
     );
     Ok(())
 }

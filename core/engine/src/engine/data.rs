@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
-use fjord_log::{Fetched, TimestampOffset};
 use tokio::sync::watch;
 
 use super::Engine;
-use crate::partition::{Acks, Isolation, PartitionOffsets, PartitionStorage};
+use crate::join::join_all;
+use crate::partition::{
+    Acks, Appended, Batches, Isolation, PartitionOffsets, PartitionStorage, ReadRange,
+    TimestampOffset,
+};
 use crate::types::{Offset, PartitionIndex};
 use crate::{Error, Result};
 
@@ -24,20 +27,6 @@ pub enum Origin {
     Coordinator,
     /// An in-process writer: a processor, a connector, a continuous query.
     Internal,
-}
-
-/// Where an append went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Appended {
-    pub base_offset: Offset,
-    pub last_offset: Offset,
-    /// The log-append time stamped on the batches, or -1 under `CreateTime`.
-    pub log_append_time_ms: i64,
-    pub records_count: i64,
-    /// The partition's log start offset after the append.
-    pub log_start_offset: Offset,
-    /// A producer's retry of batches already in the log: nothing was written.
-    pub duplicate: bool,
 }
 
 /// One partition's batches in a multi-partition append.
@@ -61,7 +50,7 @@ pub struct FetchPartition {
 /// What a read found in one partition: whole stored batches, and the partition's offsets.
 #[derive(Debug, Clone)]
 pub struct PartitionRead {
-    pub records: Fetched,
+    pub records: Batches,
     pub offsets: PartitionOffsets,
 }
 
@@ -99,34 +88,18 @@ impl Engine {
         acks: Acks,
     ) -> Vec<Result<Appended>> {
         let now_ms = self.clock.now_ms();
-        let checked: Vec<Result<(Arc<dyn PartitionStorage>, Bytes)>> = requests
-            .into_iter()
-            .map(|r| {
-                let storage = self.writable(&r.topic, r.partition, origin)?;
-                if origin != Origin::Coordinator {
-                    check_attributes(&r.batches)?;
-                }
-                Ok((storage, r.batches))
-            })
-            .collect();
-        let count = checked.len();
-        let appended = self
-            .pool
-            .run(move || {
-                Ok(checked
-                    .into_iter()
-                    .map(|checked| {
-                        let (storage, batches) = checked?;
-                        let appended = append_one(&*storage, &batches, now_ms)?;
-                        if acks == Acks::All {
-                            storage.make_durable(appended.last_offset.0)?;
-                        }
-                        Ok(appended)
-                    })
-                    .collect::<Vec<_>>())
-            })
-            .await;
-        appended.unwrap_or_else(|error| failed_each(&error, count))
+        let appends = requests.into_iter().map(|request| async move {
+            let storage = self.writable(&request.topic, request.partition, origin)?;
+            if origin != Origin::Coordinator {
+                check_attributes(&request.batches)?;
+            }
+            let appended = storage.append(request.batches, now_ms).await?;
+            if acks == Acks::All {
+                storage.make_durable(appended.last_offset).await?;
+            }
+            Ok(appended)
+        });
+        join_all(appends.collect()).await
     }
 
     /// The partition `origin` may append to.
@@ -142,7 +115,7 @@ impl Engine {
                 topic: topic.name.clone(),
             });
         }
-        topic.partition(partition.0)
+        topic.partition(partition)
     }
 
     /// Reads several partitions in one pass, as a Kafka fetch does: from each partition's
@@ -156,20 +129,55 @@ impl Engine {
         max_bytes_total: usize,
         isolation: Isolation,
     ) -> Vec<Result<PartitionRead>> {
-        let topics = Arc::clone(&self.topics);
-        let count = partitions.len();
-        let read = self
-            .pool
-            .run(move || {
-                Ok(read_partitions(
-                    &topics,
-                    &partitions,
-                    max_bytes_total,
-                    isolation,
-                ))
-            })
-            .await;
-        read.unwrap_or_else(|error| failed_each(&error, count))
+        let mut budget = max_bytes_total;
+        let mut read_bytes = 0usize;
+        let mut results = Vec::with_capacity(partitions.len());
+        for partition in partitions.iter() {
+            let read = self
+                .read_one(partition, budget, read_bytes == 0, isolation)
+                .await;
+            if let Ok(read) = &read {
+                read_bytes += read.records.len();
+                budget = budget.saturating_sub(read.records.len());
+            }
+            results.push(read);
+        }
+        results
+    }
+
+    /// One partition of [`Engine::read`], within `budget` bytes. A partition with nothing
+    /// new is answered from memory, so a fetch of many quiet partitions costs no disk work.
+    async fn read_one(
+        &self,
+        partition: &FetchPartition,
+        budget: usize,
+        min_one_batch: bool,
+        isolation: Isolation,
+    ) -> Result<PartitionRead> {
+        let storage = self
+            .require_topic(&partition.topic)?
+            .partition(partition.partition)?;
+        let offsets = storage.offsets()?;
+        let max_bytes = partition.max_bytes.min(budget);
+        // Past the first partition with data, an exhausted budget means nothing to read.
+        if partition.offset == offsets.visible_end(isolation) || (!min_one_batch && max_bytes == 0)
+        {
+            return Ok(PartitionRead {
+                records: Batches::none(),
+                offsets,
+            });
+        }
+        let range = ReadRange {
+            offset: partition.offset,
+            max_bytes,
+            min_one_batch,
+            isolation,
+        };
+        let records = storage.read(range).await?;
+        Ok(PartitionRead {
+            records,
+            offsets: storage.offsets()?,
+        })
     }
 
     /// Watches the high watermarks of `partitions` (unknown ones are left out), so a reader
@@ -178,7 +186,7 @@ impl Engine {
         let receivers = partitions
             .into_iter()
             .filter_map(|(topic, partition)| {
-                let storage = self.topic(&topic)?.partition(partition.0).ok()?;
+                let storage = self.topic(&topic)?.partition(partition).ok()?;
                 let mut receiver = storage.watch_high_watermark();
                 receiver.borrow_and_update();
                 Some(receiver)
@@ -189,14 +197,14 @@ impl Engine {
 
     /// A partition's offsets (from memory: never waits for the disk).
     pub fn offsets(&self, topic: &str, partition: PartitionIndex) -> Result<PartitionOffsets> {
-        self.require_topic(topic)?.partition(partition.0)?.offsets()
+        self.require_topic(topic)?.partition(partition)?.offsets()
     }
 
     /// When the partition's last append landed (wall-clock ms), if any since start-up.
     pub fn last_append_ms(&self, topic: &str, partition: PartitionIndex) -> Result<Option<i64>> {
         Ok(self
             .require_topic(topic)?
-            .partition(partition.0)?
+            .partition(partition)?
             .last_append_ms())
     }
 
@@ -207,10 +215,8 @@ impl Engine {
         partition: PartitionIndex,
         timestamp_ms: i64,
     ) -> Result<Option<TimestampOffset>> {
-        let storage = self.require_topic(topic)?.partition(partition.0)?;
-        self.pool
-            .run(move || storage.offset_for_timestamp(timestamp_ms))
-            .await
+        let storage = self.require_topic(topic)?.partition(partition)?;
+        storage.offset_for_timestamp(timestamp_ms).await
     }
 
     /// The first record with the largest timestamp (ListOffsets `MAX_TIMESTAMP`).
@@ -219,10 +225,8 @@ impl Engine {
         topic: &str,
         partition: PartitionIndex,
     ) -> Result<Option<TimestampOffset>> {
-        let storage = self.require_topic(topic)?.partition(partition.0)?;
-        self.pool
-            .run(move || storage.offset_of_max_timestamp())
-            .await
+        let storage = self.require_topic(topic)?.partition(partition)?;
+        storage.offset_of_max_timestamp().await
     }
 
     /// Moves the log start offset up to `offset` (DeleteRecords); returns the new one.
@@ -232,37 +236,9 @@ impl Engine {
         partition: PartitionIndex,
         offset: Offset,
     ) -> Result<Offset> {
-        let storage = self.require_topic(topic)?.partition(partition.0)?;
-        self.pool
-            .run(move || storage.delete_records(offset.0).map(Offset))
-            .await
+        let storage = self.require_topic(topic)?.partition(partition)?;
+        storage.delete_records(offset).await
     }
-}
-
-/// One failure per item of a batch of work the pool could not run.
-fn failed_each<T>(error: &Error, count: usize) -> Vec<Result<T>> {
-    let reason = error.to_string();
-    (0..count)
-        .map(|_| {
-            Err(Error::WorkerFailed {
-                reason: reason.clone(),
-            })
-        })
-        .collect()
-}
-
-/// Appends to one partition (on the blocking pool).
-fn append_one(storage: &dyn PartitionStorage, batches: &[u8], now_ms: i64) -> Result<Appended> {
-    let info = storage.append(batches, now_ms)?;
-    let log_start_offset = storage.offsets()?.log_start_offset;
-    Ok(Appended {
-        base_offset: Offset(info.base_offset),
-        last_offset: Offset(info.last_offset),
-        log_append_time_ms: info.log_append_time_ms,
-        records_count: info.records_count,
-        log_start_offset: Offset(log_start_offset),
-        duplicate: info.duplicate,
-    })
 }
 
 /// A client batch may not carry the control bit, nor (until transactions) the
@@ -288,40 +264,10 @@ fn check_attributes(batches: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn read_partitions(
-    topics: &crate::topics::Topics,
-    partitions: &[FetchPartition],
-    max_bytes_total: usize,
-    isolation: Isolation,
-) -> Vec<Result<PartitionRead>> {
-    let mut budget = max_bytes_total;
-    let mut read_bytes = 0usize;
-    partitions
-        .iter()
-        .map(|p| {
-            let storage = topics.require(&p.topic)?.partition(p.partition.0)?;
-            let limit = p.max_bytes.min(budget);
-            let min_one_batch = read_bytes == 0;
-            // Past the first partition with data, an exhausted budget means nothing to read.
-            let records = if min_one_batch || limit > 0 {
-                storage.fetch(p.offset.0, limit, min_one_batch, isolation)?
-            } else {
-                Fetched::Copied(bytes::Bytes::new())
-            };
-            read_bytes += records.len();
-            budget = budget.saturating_sub(records.len());
-            Ok(PartitionRead {
-                records,
-                offsets: storage.offsets()?,
-            })
-        })
-        .collect()
-}
-
 /// High-watermark watches over a set of partitions, from [`Engine::waiter`].
 #[derive(Debug)]
 pub struct Waiter {
-    receivers: Vec<watch::Receiver<i64>>,
+    receivers: Vec<watch::Receiver<Offset>>,
 }
 
 impl Waiter {

@@ -6,12 +6,13 @@ mod upkeep;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use self::data::{AppendRequest, Appended, FetchPartition, Origin, PartitionRead, Waiter};
+pub use self::data::{AppendRequest, FetchPartition, Origin, PartitionRead, Waiter};
 pub use self::upkeep::Upkeep;
 use crate::blocking::BlockingPool;
 use crate::clock::Clock;
 use crate::groups::offsets::OFFSETS_TOPIC;
 use crate::groups::{Commit, Coordinator, Identity};
+use crate::join::join_all;
 use crate::partitioner::Partitioner;
 use crate::producer_ids::ProducerIds;
 use crate::topics::{Topic, Topics};
@@ -40,23 +41,23 @@ impl Engine {
     /// coordinator (which reads `__consumer_offsets`) and the producer id allocator.
     pub async fn open(config: EngineConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         let pool = BlockingPool::new(config.blocking_jobs_max);
-        let opened = {
+        let (topics, producer_ids) = {
             let (config, clock, pool) = (config.clone(), Arc::clone(&clock), pool.clone());
             pool.clone()
                 .run(move || {
-                    let topics = Topics::open(&config, clock.now_ms())?;
-                    let groups = Coordinator::open(config.groups, &topics, clock, pool)?;
+                    let topics = Topics::open(&config, pool, clock.now_ms())?;
                     let producer_ids = ProducerIds::open(&config.data_dir)?;
-                    Ok((topics, groups, producer_ids))
+                    Ok((Arc::new(topics), producer_ids))
                 })
                 .await?
         };
-        let (topics, groups, producer_ids) = opened;
+        let groups =
+            Coordinator::open(config.groups, &topics, Arc::clone(&clock), pool.clone()).await?;
         Ok(Self {
             config,
             clock,
             pool,
-            topics: Arc::new(topics),
+            topics,
             groups,
             producer_ids: Arc::new(producer_ids),
             partitioner: Partitioner::default(),
@@ -76,6 +77,10 @@ impl Engine {
         // The coordinator holds the offsets topic: let go of it before the logs close.
         drop(groups);
         let topics = Arc::into_inner(topics).ok_or(Error::ShutdownIncomplete)?;
+        let partitions = topics.take_all();
+        let closed = join_all(partitions.iter().map(|p| p.close()).collect()).await;
+        // The shutdown is marked clean only if every partition closed.
+        closed.into_iter().collect::<Result<Vec<()>>>()?;
         pool.run(move || topics.close()).await
     }
 

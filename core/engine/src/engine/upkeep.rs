@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::Engine;
 use crate::Result;
+use crate::join::join_all;
 
 /// How often interval flushes are checked (and retention and offset expiry counted).
 const UPKEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -63,26 +64,16 @@ impl Engine {
     /// One upkeep round: syncs partitions whose `flush.ms` is due and, with `retention`,
     /// applies retention limits. Failures are logged per partition.
     pub async fn run_upkeep(&self, retention: bool) {
-        let topics = Arc::clone(&self.topics);
         let now_ms = self.clock.now_ms();
-        let done = self
-            .pool
-            .run(move || {
-                for topic in topics.list() {
-                    for index in 0..topic.partition_count() {
-                        let outcome = topic
-                            .partition(index)
-                            .and_then(|p| p.maintain(now_ms, retention));
-                        if let Err(error) = outcome {
-                            tracing::error!(topic = %topic.name, partition = index, %error, "partition upkeep failed");
-                        }
-                    }
+        for topic in self.topics.list() {
+            let rounds = topic.partitions().map(|(index, partition)| async move {
+                (index, partition.maintain(now_ms, retention).await)
+            });
+            for (index, outcome) in join_all(rounds.collect()).await {
+                if let Err(error) = outcome {
+                    tracing::error!(topic = %topic.name, %index, %error, "partition upkeep failed");
                 }
-                Ok(())
-            })
-            .await;
-        if let Err(error) = done {
-            tracing::error!(%error, "upkeep round failed");
+            }
         }
     }
 
@@ -97,17 +88,15 @@ impl Engine {
     pub async fn run_compaction(&self) -> Result<usize> {
         let mut compacted = 0;
         for topic in self.topics.list() {
-            for index in 0..topic.partition_count() {
-                let partition = topic.partition(index)?;
-                let now_ms = self.clock.now_ms();
-                match self.pool.run(move || partition.compact(now_ms)).await {
-                    Ok(Some(outcome)) => {
+            for (index, partition) in topic.partitions() {
+                match partition.compact(self.clock.now_ms()).await {
+                    Ok(true) => {
                         compacted += 1;
-                        tracing::debug!(topic = %topic.name, partition = index, ?outcome, "compacted");
+                        tracing::debug!(topic = %topic.name, %index, "compacted");
                     }
-                    Ok(None) => {}
+                    Ok(false) => {}
                     Err(error) => {
-                        tracing::error!(topic = %topic.name, partition = index, %error, "compaction failed");
+                        tracing::error!(topic = %topic.name, %index, %error, "compaction failed");
                     }
                 }
             }

@@ -154,6 +154,8 @@ fn check_commit(commit: &Commit, topics: &Topics) -> Result<()> {
             size_bytes_max: METADATA_BYTES_MAX,
         });
     }
-    topics.require(&commit.topic)?.partition(commit.partition)?;
+    topics
+        .require(&commit.topic)?
+        .partition(crate::types::PartitionIndex(commit.partition))?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 //!
 //! Each group is a [`Group`] state machine behind one lock, held only for in-memory work;
 //! requests that must wait for a rebalance round get a receiver and await it without holding
-//! the lock. Committed offsets are written to `__consumer_offsets` (on the engine's blocking
-//! pool) before they are acknowledged or visible, and are reloaded from it at start-up. A
+//! the lock. Committed offsets are written to `__consumer_offsets` (through its partition's
+//! storage) before they are acknowledged or visible, and are reloaded from it at start-up. A
 //! timer (the engine's group timer worker, woken at the earliest deadline) expires sessions
 //! and completes timed-out rounds. Time comes from the engine's clock.
 
@@ -29,7 +29,11 @@ use crate::blocking::BlockingPool;
 use crate::clock::Clock;
 use crate::limits::{GROUP_ID_BYTES_MAX, GROUP_MEMBERS_DEFAULT, GROUPS_DEFAULT};
 use crate::topics::{Topic, Topics};
+use crate::types::PartitionIndex;
 use crate::{Error, Result};
+
+/// `__consumer_offsets` has one partition: a single node coordinates every group.
+const OFFSETS_PARTITION: PartitionIndex = PartitionIndex(0);
 
 /// Coordinator settings, Kafka's `group.*` broker configs.
 #[derive(Debug, Clone, Copy)]
@@ -135,16 +139,15 @@ pub struct Coordinator {
     /// order in memory is the order in the log. Held across the write, so an async lock.
     write_lock: tokio::sync::Mutex<()>,
     clock: Arc<dyn Clock>,
-    pool: BlockingPool,
     /// Woken when a request may have brought a group's next deadline forward.
     deadlines_changed: tokio::sync::Notify,
 }
 
 impl Coordinator {
     /// Opens (creating if needed) `__consumer_offsets` and loads every group's offsets.
-    pub(crate) fn open(
+    pub(crate) async fn open(
         config: GroupConfig,
-        topics: &Topics,
+        topics: &Arc<Topics>,
         clock: Arc<dyn Clock>,
         pool: BlockingPool,
     ) -> Result<Self> {
@@ -156,10 +159,12 @@ impl Coordinator {
                     ("cleanup.policy".to_string(), "compact".to_string()),
                     ("segment.bytes".to_string(), (100 * 1024 * 1024).to_string()),
                 ]);
-                topics.create(OFFSETS_TOPIC, 1, overrides, false, now_ms)?
+                let topics = Arc::clone(topics);
+                pool.run(move || topics.create(OFFSETS_TOPIC, 1, overrides, false, now_ms))
+                    .await?
             }
         };
-        let entries = offsets::load(&*offsets_topic.partition(0)?)?;
+        let entries = offsets::load(&*offsets_topic.partition(OFFSETS_PARTITION)?, &pool).await?;
         let mut groups = HashMap::new();
         for (group_id, (generation_id, offsets)) in offsets::fold(entries) {
             // Loaded groups have no members: empty from start-up on, as far as expiry goes
@@ -178,7 +183,6 @@ impl Coordinator {
             offsets_topic,
             write_lock: tokio::sync::Mutex::new(()),
             clock,
-            pool,
             deadlines_changed: tokio::sync::Notify::new(),
         })
     }
@@ -360,13 +364,13 @@ impl Coordinator {
         }
     }
 
-    /// Appends entries to the offsets topic on the blocking pool.
+    /// Appends entries to the offsets topic as one batch.
     async fn write(&self, entries: Vec<Entry>) -> Result<()> {
-        let partition = self.offsets_topic.partition(0)?;
+        let partition = self.offsets_topic.partition(OFFSETS_PARTITION)?;
         let now_ms = self.clock.now_ms();
-        self.pool
-            .run(move || offsets::append(&*partition, &entries, now_ms))
-            .await
+        let batch = offsets::encode_batch(&entries, now_ms)?;
+        partition.append(batch, now_ms).await?;
+        Ok(())
     }
 
     /// Every group: id, protocol type, state.

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 
 use fjord_record::{BatchBuilder, Compression, NewRecord, Records};
 
-use crate::partition::PartitionStorage;
+use crate::blocking::BlockingPool;
+use crate::partition::{Isolation, PartitionStorage, ReadRange};
+use crate::types::Offset;
 use crate::{Error, Result};
 
 /// The internal topic's name, as in Kafka.
@@ -27,6 +29,8 @@ const OFFSET_KEY_VERSION: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
 const OFFSET_VALUE_VERSION: i16 = 3;
 const GROUP_VALUE_VERSION: i16 = 3;
+/// How much of the offsets partition start-up reads at a time.
+const LOAD_READ_BYTES: usize = 1024 * 1024;
 
 /// A committed offset with what came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,12 +160,8 @@ fn decode_offset_value(value: &[u8]) -> Option<Committed> {
     })
 }
 
-/// Appends entries to the offsets partition as one batch, durable under its flush policy.
-pub(crate) fn append(
-    partition: &dyn PartitionStorage,
-    entries: &[Entry],
-    now_ms: i64,
-) -> Result<()> {
+/// Entries as one batch for the offsets partition.
+pub(crate) fn encode_batch(entries: &[Entry], now_ms: i64) -> Result<bytes::Bytes> {
     let mut builder = BatchBuilder::new(Compression::None);
     let encoded: Vec<_> = entries.iter().map(|e| e.encode(now_ms)).collect();
     for (key, value) in &encoded {
@@ -177,30 +177,39 @@ pub(crate) fn append(
     let batch = builder
         .build()
         .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
-    partition.append(&batch, now_ms)?;
-    Ok(())
+    Ok(bytes::Bytes::from(batch))
 }
 
 /// Every entry in the offsets partition, oldest first, later ones superseding earlier.
-pub(crate) fn load(partition: &dyn PartitionStorage) -> Result<Vec<Entry>> {
+/// Batches read from a file are copied on `pool`.
+pub(crate) async fn load(
+    partition: &dyn PartitionStorage,
+    pool: &BlockingPool,
+) -> Result<Vec<Entry>> {
     let offsets = partition.offsets()?;
     let mut offset = offsets.log_start_offset;
     let mut entries = Vec::new();
-    let mut buffer = Vec::new();
-    while offset < offsets.log_end_offset {
-        buffer.clear();
-        let read = partition.read_into(
+    while offset < offsets.high_watermark {
+        let range = ReadRange {
             offset,
-            1024 * 1024,
-            crate::Isolation::HighWatermark,
-            &mut buffer,
-        )?;
-        if read == 0 {
+            max_bytes: LOAD_READ_BYTES,
+            min_one_batch: true,
+            isolation: Isolation::HighWatermark,
+        };
+        let batches = partition.read(range).await?;
+        if batches.is_empty() {
             break;
         }
+        let buffer = pool
+            .run(move || {
+                batches
+                    .into_bytes()
+                    .map_err(crate::error::io(std::path::Path::new(OFFSETS_TOPIC)))
+            })
+            .await?;
         for batch in fjord_record::batches(&buffer) {
             let batch = batch.map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
-            offset = offset.max(batch.header.next_offset());
+            offset = offset.max(Offset(batch.header.next_offset()));
             let records = batch
                 .decompressed_record_bytes(fjord_record::DECOMPRESSED_BYTES_MAX)
                 .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;

@@ -21,9 +21,11 @@ use fjord_log::{LogConfig, Store, TopicPartition};
 use uuid::Uuid;
 
 use self::file::{TopicFile, check_override_text};
+use crate::blocking::BlockingPool;
 use crate::hooks::{HookPoint, Hooks};
 use crate::limits::TOPIC_NAME_BYTES_MAX;
 use crate::partition::{LocalPartition, PartitionStorage};
+use crate::types::PartitionIndex;
 use crate::{EngineConfig, Error, Result, durable};
 
 /// One topic: its id, config and partitions.
@@ -43,14 +45,27 @@ impl Topic {
     }
 
     /// Partition `index`, or `UnknownPartition`.
-    pub fn partition(&self, index: i32) -> Result<Arc<dyn PartitionStorage>> {
-        usize::try_from(index)
+    pub fn partition(&self, index: PartitionIndex) -> Result<Arc<dyn PartitionStorage>> {
+        usize::try_from(index.0)
             .ok()
             .and_then(|i| self.partitions.get(i))
             .map(|p| Arc::clone(p) as Arc<dyn PartitionStorage>)
             .ok_or_else(|| Error::UnknownPartition {
                 topic: self.name.clone(),
-                partition: index,
+                partition: index.0,
+            })
+    }
+
+    /// Every partition, by index.
+    pub fn partitions(&self) -> impl Iterator<Item = (PartitionIndex, Arc<dyn PartitionStorage>)> {
+        self.partitions
+            .iter()
+            .enumerate()
+            .map(|(index, partition)| {
+                (
+                    PartitionIndex(index as i32),
+                    Arc::clone(partition) as Arc<dyn PartitionStorage>,
+                )
             })
     }
 
@@ -72,6 +87,7 @@ pub(crate) struct Topics {
     defaults: LogConfig,
     partitions_max: i32,
     hooks: Hooks,
+    pool: BlockingPool,
     topics: RwLock<Catalog>,
     changes: Mutex<()>,
 }
@@ -125,7 +141,7 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
 impl Topics {
     /// Opens the data directory: loads every topic, recovers or trusts its logs (several
     /// partitions at once).
-    pub(crate) fn open(config: &EngineConfig, now_ms: i64) -> Result<Self> {
+    pub(crate) fn open(config: &EngineConfig, pool: BlockingPool, now_ms: i64) -> Result<Self> {
         let dir = config.data_dir.join("topics");
         std::fs::create_dir_all(&dir).map_err(crate::error::io(&dir))?;
         let store = Store::open_with(&config.data_dir.join("logs"), config.open_files_max)?;
@@ -135,6 +151,7 @@ impl Topics {
             defaults: config.log_defaults.clone(),
             partitions_max: config.partitions_max,
             hooks: config.hooks.clone(),
+            pool,
             topics: RwLock::new(Catalog::default()),
             changes: Mutex::new(()),
         };
@@ -310,7 +327,7 @@ impl Topics {
         for index in topic.partition_count()..count {
             let tp = TopicPartition::new(name, index);
             let log = self.store.create_log(&tp, topic.config.clone(), now_ms)?;
-            partitions.push(Arc::new(LocalPartition::new(log, self.hooks.clone())));
+            partitions.push(Arc::new(self.local_partition(log)));
         }
         self.publish(Arc::new(Topic {
             name: topic.name.clone(),
@@ -321,6 +338,11 @@ impl Topics {
         }));
         tracing::info!(topic = name, partitions = count, "partitions added");
         Ok(())
+    }
+
+    /// A partition on `log`, its file work on the engine's pool.
+    fn local_partition(&self, log: fjord_log::Log) -> LocalPartition {
+        LocalPartition::new(log, self.pool.clone(), self.hooks.clone())
     }
 
     /// The broker-wide defaults topics start from.
@@ -351,15 +373,20 @@ impl Topics {
         Ok(())
     }
 
-    /// Closes every log and marks the shutdown clean.
-    pub(crate) fn close(self) -> Result<()> {
-        let catalog = self.topics.into_inner().unwrap_or_else(|e| e.into_inner());
-        let logs = catalog
+    /// Every partition of every topic, for shutdown: the catalog is emptied, so nothing
+    /// reaches them any more.
+    pub(crate) fn take_all(&self) -> Vec<Arc<dyn PartitionStorage>> {
+        let catalog = std::mem::take(&mut *self.topics.write().unwrap_or_else(|e| e.into_inner()));
+        catalog
             .by_name
             .values()
-            .flat_map(|t| t.partitions.iter())
-            .filter_map(|p| p.take_log())
-            .collect::<Vec<_>>();
-        Ok(self.store.close(logs)?)
+            .flat_map(|topic| topic.partitions())
+            .map(|(_, partition)| partition)
+            .collect()
+    }
+
+    /// Marks the shutdown clean, once every partition was closed.
+    pub(crate) fn close(self) -> Result<()> {
+        Ok(self.store.close(std::iter::empty())?)
     }
 }

@@ -11,7 +11,6 @@ use fjord_log::{Log, LogConfig, TopicPartition};
 use super::file::{TOPIC_SUFFIX, TopicFile};
 use super::{Topic, Topics};
 use crate::limits::RECOVERY_JOBS_MAX;
-use crate::partition::LocalPartition;
 use crate::{Error, Result};
 
 /// How often start-up reports how far it got.
@@ -48,7 +47,7 @@ pub(super) fn load(topics: &Topics, now_ms: i64) -> Result<BTreeMap<String, Arc<
         let partitions = logs
             .by_ref()
             .take(file.partitions as usize)
-            .map(|log| Arc::new(LocalPartition::new(log, topics.hooks.clone())))
+            .map(|log| Arc::new(topics.local_partition(log)))
             .collect();
         let topic = Topic {
             name: name.clone(),
@@ -77,7 +76,7 @@ pub(super) fn open_topic(
         .collect();
     let partitions = open_logs(topics, jobs, now_ms)?
         .into_iter()
-        .map(|log| Arc::new(LocalPartition::new(log, topics.hooks.clone())))
+        .map(|log| Arc::new(topics.local_partition(log)))
         .collect();
     Ok(Topic {
         name,

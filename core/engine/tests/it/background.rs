@@ -185,7 +185,7 @@ async fn produce_fetch_and_heartbeats_go_on_while_a_large_topic_is_created() -> 
     assert_eq!(large.await??.partition_count(), 1000);
     assert_eq!(
         engine.offsets("large", PartitionIndex(999))?.log_end_offset,
-        0
+        fjord_engine::Offset(0)
     );
     Ok(())
 }

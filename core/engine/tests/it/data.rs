@@ -51,19 +51,19 @@ async fn appends_are_read_back_and_stamp_the_last_append_time() -> anyhow::Resul
     );
     assert_eq!(
         engine.offsets("events", PartitionIndex(1))?.high_watermark,
-        15
+        Offset(15)
     );
     assert_eq!(
         engine.offsets("events", PartitionIndex(0))?.high_watermark,
-        0
+        Offset(0)
     );
     let reads = engine
         .read(fetch("events", 1, 10), 1 << 20, Isolation::HighWatermark)
         .await;
     let read = reads.into_iter().next().expect("one result")?;
     let records: i64 = match &read.records {
-        fjord_engine::Fetched::Slice(slice) => slice.offsets().end - slice.offsets().start,
-        fjord_engine::Fetched::Copied(bytes) => fjord_record::batches(bytes)
+        fjord_engine::Batches::File(range) => range.offsets().end.0 - range.offsets().start.0,
+        fjord_engine::Batches::Memory(bytes) => fjord_record::batches(bytes)
             .map(|b| i64::from(b.expect("stored batch").header.records_count))
             .sum(),
     };
@@ -110,7 +110,7 @@ async fn clients_may_not_write_internal_topics_nor_control_batches() -> anyhow::
     }
     assert_eq!(
         engine.offsets("plain", PartitionIndex(0))?.log_end_offset,
-        0,
+        Offset(0),
         "nothing written"
     );
     Ok(())
@@ -214,7 +214,7 @@ async fn every_partition_finds_its_own_log_after_a_restart() -> anyhow::Result<(
                 engine
                     .offsets(name, PartitionIndex(partition))?
                     .log_end_offset,
-                expected,
+                Offset(expected),
                 "{name}-{partition}"
             );
         }
@@ -223,7 +223,7 @@ async fn every_partition_finds_its_own_log_after_a_restart() -> anyhow::Result<(
         engine
             .offsets(OFFSETS_TOPIC, PartitionIndex(0))?
             .log_end_offset,
-        0
+        Offset(0)
     );
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! id (KIP-516); v16's `node_endpoints` is a tagged field the broker never sets.
 
 use bytes::BufMut;
-use fjord_engine::Fetched;
+use fjord_engine::Batches;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
@@ -29,7 +29,7 @@ pub(crate) fn encode(
     correlation_id: i32,
     version: i16,
     response: &FetchResponse,
-    records: Vec<Fetched>,
+    records: Vec<Batches>,
 ) -> Result<Outgoing> {
     if !(4..=VERSION_MAX).contains(&version) {
         return Err(encode_error(format!("fetch version {version}")));
@@ -67,7 +67,7 @@ fn encode_topic(
     frame: &mut FrameBuilder,
     version: i16,
     topic: &FetchableTopicResponse,
-    records: &mut impl Iterator<Item = Fetched>,
+    records: &mut impl Iterator<Item = Batches>,
 ) -> Result<()> {
     let flexible = version >= FLEXIBLE_VERSION_MIN;
     let buffer = frame.buffer();
@@ -91,7 +91,7 @@ fn encode_partitions(
     frame: &mut FrameBuilder,
     version: i16,
     topic: &FetchableTopicResponse,
-    records: &mut impl Iterator<Item = Fetched>,
+    records: &mut impl Iterator<Item = Batches>,
 ) -> Result<()> {
     let flexible = version >= FLEXIBLE_VERSION_MIN;
     put_length(frame.buffer(), flexible, topic.partitions.len())?;
@@ -113,7 +113,7 @@ fn encode_partition(
     frame: &mut FrameBuilder,
     version: i16,
     partition: &PartitionData,
-    fetched: Fetched,
+    fetched: Batches,
 ) -> Result<()> {
     let flexible = version >= FLEXIBLE_VERSION_MIN;
     let untagged = partition.diverging_epoch == Default::default()
@@ -134,8 +134,8 @@ fn encode_partition(
     buffer.truncate(buffer.len() - null_records_bytes);
     put_length(buffer, flexible, fetched.len())?;
     match fetched {
-        Fetched::Slice(slice) => frame.push_file(slice),
-        Fetched::Copied(bytes) => frame.push_bytes(bytes),
+        Batches::File(slice) => frame.push_file(slice),
+        Batches::Memory(bytes) => frame.push_bytes(bytes),
     }
     if flexible {
         frame.buffer().put_u8(0); // no tagged fields
@@ -169,7 +169,10 @@ fn encode_error(reason: String) -> Error {
 #[cfg(test)]
 mod tests {
     use bytes::{Bytes, BytesMut};
-    use fjord_log::{Fetched, FilePool, Log, LogConfig};
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use fjord_engine::{Batches, FileRange, Offset};
     use kafka_protocol::messages::fetch_response::{
         AbortedTransaction, FetchableTopicResponse, PartitionData,
     };
@@ -202,10 +205,9 @@ mod tests {
             .with_records(None)
     }
 
-    /// Stored batches as a file slice, from a real log.
-    fn slice() -> anyhow::Result<(tempfile::TempDir, Fetched)> {
+    /// Stored batches as a range of a real file, after some other bytes.
+    fn slice() -> anyhow::Result<(tempfile::TempDir, Batches)> {
         let dir = tempfile::tempdir()?;
-        let mut log = Log::create(dir.path(), LogConfig::default(), FilePool::new(4), 0)?;
         let mut builder = fjord_record::BatchBuilder::new(fjord_record::Compression::None);
         for i in 0..3 {
             let key = format!("k{i}");
@@ -217,18 +219,21 @@ mod tests {
             })?;
         }
         let batch = builder.build()?;
-        log.append(&batch, 0, 0)?;
-        let fetched = log.fetch(0, 1 << 20, i64::MAX, true)?;
-        anyhow::ensure!(matches!(fetched, Fetched::Slice(_)), "expected a slice");
-        Ok((dir, fetched))
+        let mut file = std::fs::File::create_new(dir.path().join("segment"))?;
+        file.write_all(b"bytes before the range")?;
+        file.write_all(&batch)?;
+        file.sync_all()?;
+        let file = std::fs::File::open(dir.path().join("segment"))?;
+        let range = FileRange::new(Arc::new(file), 22, batch.len(), Offset(0)..Offset(3));
+        Ok((dir, Batches::File(range)))
     }
 
     #[test]
     fn every_version_encodes_as_the_codec_does() -> anyhow::Result<()> {
         let (_dir, stored) = slice()?;
         let stored_bytes = match &stored {
-            Fetched::Slice(slice) => Bytes::from(slice.read_to_vec()?),
-            Fetched::Copied(bytes) => bytes.clone(),
+            Batches::File(slice) => Bytes::from(slice.read_to_vec()?),
+            Batches::Memory(bytes) => bytes.clone(),
         };
         let copied = Bytes::from_static(b"not really a batch, but bytes are bytes");
         for version in 4..=super::VERSION_MAX {
@@ -241,8 +246,8 @@ mod tests {
                 ]);
             let records = vec![
                 stored.clone(),
-                Fetched::Copied(copied.clone()),
-                Fetched::Copied(Bytes::new()),
+                Batches::Memory(copied.clone()),
+                Batches::Memory(Bytes::new()),
             ];
             let ours = super::encode(42, version, &response, records)?.to_vec()?;
 
@@ -272,7 +277,7 @@ mod tests {
             "t",
             vec![partition(0, 12).with_records(Some(Bytes::new()))],
         )]);
-        let records = vec![Fetched::Copied(Bytes::new())];
+        let records = vec![Batches::Memory(Bytes::new())];
         assert!(super::encode(1, 12, &response, records).is_err());
     }
 }

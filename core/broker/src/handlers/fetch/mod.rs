@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fjord_engine::{
-    FetchPartition, Fetched, Isolation, Offset, PartitionIndex, PartitionOffsets, PartitionRead,
+    Batches, FetchPartition, Isolation, Offset, PartitionIndex, PartitionOffsets, PartitionRead,
 };
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
@@ -64,7 +64,7 @@ pub(crate) struct Wanted {
 #[derive(Debug)]
 pub(crate) struct Answer {
     response: FetchResponse,
-    records: Vec<Fetched>,
+    records: Vec<Batches>,
 }
 
 impl Answer {
@@ -226,12 +226,12 @@ fn answer(
             Ok(read) => {
                 crate::metrics::fetched(name.as_deref().unwrap_or_default(), &read.records);
                 records.push(read.records);
-                data.with_high_watermark(read.offsets.high_watermark)
-                    .with_last_stable_offset(read.offsets.last_stable_offset)
-                    .with_log_start_offset(since(version, 5, read.offsets.log_start_offset, -1))
+                data.with_high_watermark(read.offsets.high_watermark.0)
+                    .with_last_stable_offset(read.offsets.last_stable_offset.0)
+                    .with_log_start_offset(since(version, 5, read.offsets.log_start_offset.0, -1))
             }
             Err(error) => {
-                records.push(Fetched::Copied(bytes::Bytes::new()));
+                records.push(Batches::Memory(bytes::Bytes::new()));
                 data.with_error_code(error_code(&error))
                     .with_high_watermark(-1)
                     .with_last_stable_offset(-1)

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fjord_engine::PartitionOffsets;
+use fjord_engine::{Offset, PartitionOffsets};
 use kafka_protocol::messages::FetchRequest;
 use uuid::Uuid;
 
@@ -48,7 +48,7 @@ pub(crate) enum Mode {
 struct SessionPartition {
     wanted: Wanted,
     /// Offsets last sent (high watermark, last stable offset, log start); `None` until sent.
-    sent: Option<(i64, i64, i64)>,
+    sent: Option<(Offset, Offset, Offset)>,
 }
 
 #[derive(Debug)]
