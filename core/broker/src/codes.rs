@@ -11,6 +11,7 @@ pub(crate) fn error_code(error: &Error) -> i16 {
 fn response_error(error: &Error) -> ResponseError {
     match error {
         Error::Log(log) => log_error(log),
+        Error::Partition(refused) => partition_error(refused),
         Error::UnknownTopic { .. } | Error::UnknownPartition { .. } => {
             ResponseError::UnknownTopicOrPartition
         }
@@ -54,14 +55,12 @@ fn log_error(error: &fjord_engine::LogError) -> ResponseError {
         Log::EmptyAppend => ResponseError::InvalidRecord,
         Log::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         Log::StaleLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
-        Log::InvalidConfig { .. } => ResponseError::InvalidConfig,
         Log::OffsetOverflow { .. } => ResponseError::InvalidRecord,
         Log::Io { .. } | Log::Corrupt { .. } | Log::NotALog { .. } => {
             ResponseError::KafkaStorageError
         }
         Log::AlreadyExists { .. } => ResponseError::TopicAlreadyExists,
-        Log::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
-        Log::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        Log::Partition(refused) => partition_error(refused),
         Log::InvalidRecords { rule, .. } => match rule {
             fjord_engine::RecordRule::KeyRequired => ResponseError::InvalidRecord,
             fjord_engine::RecordRule::TimestampOutOfRange => ResponseError::InvalidTimestamp,
@@ -111,5 +110,14 @@ impl Refusal {
             Self::UnsupportedEndpointType => ResponseError::UnsupportedEndpointType,
         }
         .code()
+    }
+}
+
+fn partition_error(error: &fjord_engine::PartitionError) -> ResponseError {
+    use fjord_engine::PartitionError as Refused;
+    match error {
+        Refused::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        Refused::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        Refused::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
     }
 }

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use fjord_log::LogConfig;
+use fjord_log::TopicConfig;
 
 use crate::GroupConfig;
 use crate::hooks::Hooks;
@@ -19,7 +19,7 @@ pub struct EngineConfig {
     /// Upper bound on partitions per topic, so one request cannot exhaust the machine.
     pub partitions_max: i32,
     /// Topic config defaults (`log.*` broker settings in Kafka); topics override by name.
-    pub log_defaults: LogConfig,
+    pub log_defaults: TopicConfig,
     /// Most files the logs keep open at once.
     pub open_files_max: usize,
     /// The group coordinator's settings.
@@ -38,7 +38,7 @@ impl EngineConfig {
             auto_create_topics: true,
             default_partitions: 1,
             partitions_max: PARTITIONS_PER_TOPIC_DEFAULT,
-            log_defaults: LogConfig::default(),
+            log_defaults: TopicConfig::default(),
             open_files_max: fjord_log::limits::OPEN_FILES_DEFAULT,
             groups: GroupConfig::default(),
             blocking_jobs_max: BLOCKING_JOBS_DEFAULT,

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("log error: {0}")]
     Log(#[from] fjord_log::Error),
+    /// A refused config or producer batch (the rules every storage shares).
+    #[error(transparent)]
+    Partition(#[from] fjord_partition::Error),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,

@@ -55,13 +55,16 @@ mod partition;
 pub mod partitioner;
 mod producer_ids;
 mod topics;
-mod types;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use engine::{AppendRequest, Engine, FetchPartition, Origin, PartitionRead, Upkeep, Waiter};
 pub use error::{Error, Result};
-pub use fjord_log::{Error as LogError, LogConfig, RecordError, RecordRule};
+pub use fjord_log::{Error as LogError, RecordError, RecordRule};
+pub use fjord_partition::{
+    CleanupPolicy, Error as PartitionError, FlushPolicy, LeaderEpoch, Offset, PartitionIndex,
+    ProducerEpoch, ProducerId, TopicConfig,
+};
 pub use groups::offsets::{Committed, OFFSETS_TOPIC};
 pub use groups::{
     Commit, Coordinator, Description, GroupConfig, GroupState, Identity, JoinRequest, Joined,
@@ -73,4 +76,3 @@ pub use partition::{
     PartitionStorage, ReadRange, StorageFuture, TimestampOffset,
 };
 pub use topics::{INTERNAL_TOPICS, Topic, validate_topic_name};
-pub use types::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::types::PartitionIndex;
+use fjord_partition::PartitionIndex;
 
 /// Bytes sent to one partition before records without a key move on (Kafka's default
 /// `batch.size`).

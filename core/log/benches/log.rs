@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fjord_log::{FilePool, FlushPolicy, Log, LogConfig, Store, TopicPartition};
+use fjord_log::{FilePool, FlushPolicy, Log, Store, TopicConfig, TopicPartition};
 use fjord_record::{BatchBuilder, Compression, NewRecord};
 
 const RECORD_BYTES: usize = 1024;
@@ -155,11 +155,11 @@ fn append_log(
     batch_bytes: usize,
     batches: usize,
 ) -> anyhow::Result<(Duration, usize)> {
-    let config = LogConfig {
+    let config = TopicConfig {
         flush,
         retention_ms: None,
         max_message_bytes: 2 << 20,
-        ..LogConfig::default()
+        ..TopicConfig::default()
     };
     let mut log = Log::create(dir, config, FilePool::new(64), 0)?;
     let template = make_batch(batch_bytes, batch_bytes as u64);
@@ -252,9 +252,9 @@ fn read_log(dir: &Path) -> anyhow::Result<()> {
     let open = || {
         Log::open(
             dir,
-            LogConfig {
+            TopicConfig {
                 retention_ms: None,
-                ..LogConfig::default()
+                ..TopicConfig::default()
             },
             FilePool::new(64),
             fjord_log::Recovery::Trusted,
@@ -313,7 +313,7 @@ fn idle_partitions(root: &Path) -> anyhow::Result<()> {
             format!("topic-{}", partition / 100),
             (partition % 100) as i32,
         );
-        let mut log = store.create_log(&tp, LogConfig::default(), 0)?;
+        let mut log = store.create_log(&tp, TopicConfig::default(), 0)?;
         log.append(&make_batch(2048, partition as u64), 0, 0)?;
         logs.push(log);
     }
@@ -338,7 +338,7 @@ fn idle_partitions(root: &Path) -> anyhow::Result<()> {
     let store = Store::open(root)?;
     let mut reopened = Vec::with_capacity(PARTITIONS_IDLE);
     for tp in store.partitions()? {
-        reopened.push(store.open_log(&tp, LogConfig::default(), 0)?.0);
+        reopened.push(store.open_log(&tp, TopicConfig::default(), 0)?.0);
     }
     println!(
         "  reopened {} partitions after a clean shutdown in {:.1} s",

@@ -43,32 +43,13 @@ pub enum Error {
         leader_epoch: i32,
         latest_epoch: i32,
     },
-    #[error("invalid config {name}={value}: {reason}")]
-    InvalidConfig {
-        name: String,
-        value: String,
-        reason: &'static str,
-    },
     #[error("offset {offset} does not fit: {reason}")]
     OffsetOverflow { offset: i64, reason: &'static str },
     #[error("log directory {path} is not a log: {reason}")]
     NotALog { path: PathBuf, reason: &'static str },
-    #[error(
-        "producer {producer_id}: sequence {first_sequence} is out of order, expected {expected_sequence}"
-    )]
-    OutOfOrderSequence {
-        producer_id: i64,
-        first_sequence: i32,
-        expected_sequence: i32,
-    },
-    #[error(
-        "producer {producer_id}: epoch {producer_epoch} is fenced by the newer epoch {current_epoch}"
-    )]
-    InvalidProducerEpoch {
-        producer_id: i64,
-        producer_epoch: i16,
-        current_epoch: i16,
-    },
+    /// A refused config or producer batch (the rules every storage shares).
+    #[error(transparent)]
+    Partition(#[from] fjord_partition::Error),
     #[error("log {path} already exists")]
     AlreadyExists { path: PathBuf },
     #[error("batch refused: {message}")]

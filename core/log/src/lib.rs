@@ -82,7 +82,6 @@
 
 mod checkpoint;
 mod compaction;
-mod config;
 mod epoch;
 mod error;
 mod index;
@@ -96,12 +95,12 @@ mod segment;
 mod store;
 
 pub use compaction::{Compacted, CompactionOutcome, CompactionPlan};
-pub use config::{CleanupPolicy, FlushPolicy, LogConfig};
 pub use epoch::EpochEntry;
 pub use error::{Error, Result};
+pub use fjord_partition::{CleanupPolicy, FlushPolicy, TopicConfig};
+pub use fjord_partition::{PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch};
 pub use log::{AppendInfo, Fetched, Log, OpenReport, RecordError, RecordRule, Recovery};
 pub use pool::FilePool;
-pub use producer::{PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch};
 pub use retention::RetentionOutcome;
 pub use segment::{FileSlice, TimestampOffset};
 pub use store::{Store, TopicPartition};

@@ -1,18 +1,17 @@
 //! Every limit of the log crate, in one place.
 
 /// Largest batch the log ever writes or reads back. A stored batch that claims more is
-/// corruption, whatever the topic's `max.message.bytes` says (Kafka's hard cap on requests is
-/// 100 MiB, so no legitimate batch is bigger).
-pub const BATCH_BYTES_MAX: usize = 128 * 1024 * 1024;
+/// corruption, whatever the topic's `max.message.bytes` says.
+pub const BATCH_BYTES_MAX: usize = fjord_partition::limits::BATCH_BYTES_MAX;
 
 /// Largest buffer one `append` accepts (all its batches together).
 pub const APPEND_BYTES_MAX: usize = 256 * 1024 * 1024;
 
 /// Largest `segment.bytes`: index entries hold 32-bit positions.
-pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+pub const SEGMENT_BYTES_MAX: u64 = fjord_partition::limits::SEGMENT_BYTES_MAX;
 
-/// Smallest `segment.bytes` (Kafka's own floor is 14 bytes, which only makes sense for tests).
-pub const SEGMENT_BYTES_MIN: u64 = 1024;
+/// Smallest `segment.bytes`.
+pub const SEGMENT_BYTES_MIN: u64 = fjord_partition::limits::SEGMENT_BYTES_MIN;
 
 /// Default cap on files held open across all logs of a store.
 pub const OPEN_FILES_DEFAULT: usize = 1024;
@@ -44,5 +43,7 @@ pub const LEADER_EPOCHS_MAX: usize = 65_536;
 
 const _: () = assert!(BATCH_BYTES_MAX <= APPEND_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MIN < SEGMENT_BYTES_MAX);
+// Index entries hold positions within a segment as `u32`.
+const _: () = assert!(SEGMENT_BYTES_MAX <= u32::MAX as u64);
 const _: () = assert!(SCAN_CHUNK_BYTES >= fjord_record::HEADER_BYTES);
 const _: () = assert!(RECOVERY_CHUNK_BYTES >= SCAN_CHUNK_BYTES);

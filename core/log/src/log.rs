@@ -10,9 +10,9 @@ use crate::checkpoint::{Checkpoint, sync_dir};
 use crate::epoch::{EpochEntry, LeaderEpochCache};
 use crate::limits::APPEND_BYTES_MAX;
 use crate::pool::FilePool;
-use crate::producer::ProducerStates;
 use crate::segment::{LOG_SUFFIX, Segment, TimestampOffset};
-use crate::{Error, FlushPolicy, LogConfig, Result, error::io};
+use crate::{Error, FlushPolicy, Result, TopicConfig, error::io};
+use fjord_partition::ProducerStates;
 
 mod convert;
 mod read;
@@ -67,7 +67,7 @@ pub struct OpenReport {
 #[derive(Debug)]
 pub struct Log {
     pub(crate) dir: PathBuf,
-    pub(crate) config: LogConfig,
+    pub(crate) config: TopicConfig,
     pub(crate) pool: Arc<FilePool>,
     /// Keyed by base offset. Never empty: the last one is the active segment.
     pub(crate) segments: BTreeMap<i64, Segment>,
@@ -88,7 +88,12 @@ pub struct Log {
 
 impl Log {
     /// Creates an empty log in `dir`, which must not hold one already.
-    pub fn create(dir: &Path, config: LogConfig, pool: Arc<FilePool>, now_ms: i64) -> Result<Self> {
+    pub fn create(
+        dir: &Path,
+        config: TopicConfig,
+        pool: Arc<FilePool>,
+        now_ms: i64,
+    ) -> Result<Self> {
         config.validate()?;
         if dir.join(crate::checkpoint::CHECKPOINT_FILE).exists() {
             return Err(Error::AlreadyExists {
@@ -121,7 +126,7 @@ impl Log {
     /// Opens the log in `dir`, recovering it as `recovery` says.
     pub fn open(
         dir: &Path,
-        config: LogConfig,
+        config: TopicConfig,
         pool: Arc<FilePool>,
         recovery: Recovery,
         now_ms: i64,
@@ -257,12 +262,12 @@ impl Log {
         &self.dir
     }
 
-    pub fn config(&self) -> &LogConfig {
+    pub fn config(&self) -> &TopicConfig {
         &self.config
     }
 
     /// Replaces the config; takes effect from the next append, roll, retention or compaction.
-    pub fn set_config(&mut self, config: LogConfig) -> Result<()> {
+    pub fn set_config(&mut self, config: TopicConfig) -> Result<()> {
         config.validate()?;
         self.config = config;
         Ok(())

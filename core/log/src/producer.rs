@@ -1,207 +1,30 @@
-//! Idempotent producer state: per producer id, its epoch and its last few batches, so a
-//! retried batch is recognised and answered with its original offsets instead of being
-//! written twice, and a batch that skips sequence numbers or comes from a fenced epoch is
-//! refused.
-//!
-//! The rules are Kafka's (`ProducerStateManager`): a producer's sequence numbers continue by
-//! one per record within an epoch; a new, higher epoch starts at sequence 0; an unknown
-//! producer (its state expired or was never seen) is accepted at any sequence.
-//!
-//! The state lives in memory and in `producer.snapshot`, written when a segment rolls and when
-//! the log closes. Opening a log loads the snapshot and replays the batch headers after it, so
-//! the state after a crash is what the surviving data says.
+//! Idempotent producer state of a log: the rules are [`fjord_partition::ProducerStates`];
+//! this is where a local log keeps it. The state lives in memory and in `producer.snapshot`
+//! (the state's text with a CRC line), written when a segment rolls and when the log closes.
+//! Opening a log loads the snapshot and replays the batch headers after it, so the state
+//! after a crash is what the surviving data says.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
-use fjord_record::{BatchHeader, NO_PRODUCER_ID};
+use fjord_partition::{ProducerBatch, ProducerStates};
+use fjord_record::NO_PRODUCER_ID;
 
 use crate::checkpoint::{read_checked, with_crc, write_atomically};
 use crate::log::Span;
 use crate::{Error, Log, Recovery, Result};
 
 pub(crate) const SNAPSHOT_FILE: &str = "producer.snapshot";
-const SNAPSHOT_HEADER: &str = "fjord-producer-snapshot v1";
 
-/// How many recent batches per producer are kept for duplicate detection. Kafka keeps 5, the
-/// most in-flight requests an idempotent producer may have.
-const BATCHES_KEPT: usize = 5;
-
-/// Producers tracked per partition; past this the least recently active is forgotten (it is
-/// then accepted at any sequence, as after expiry).
-pub const PRODUCERS_MAX: usize = 20_000;
-
-/// How long a silent producer's state is kept (Kafka's `producer.id.expiration.ms`).
-pub const PRODUCER_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
-
-/// One batch a producer wrote, as remembered for duplicate detection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProducerBatch {
-    pub first_sequence: i32,
-    pub last_sequence: i32,
-    pub base_offset: i64,
-    pub last_offset: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ProducerEntry {
-    producer_epoch: i16,
-    /// Oldest first, at most [`BATCHES_KEPT`].
-    batches: VecDeque<ProducerBatch>,
-    last_timestamp_ms: i64,
-}
-
-/// What checking a batch against the producer state decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Check {
-    /// Not an idempotent batch, or the next one in sequence: write it.
-    Append,
-    /// Already written: answer with where it went.
-    Duplicate(ProducerBatch),
-}
-
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct ProducerStates {
-    producers: HashMap<i64, ProducerEntry>,
-}
-
-impl ProducerStates {
-    /// Checks one incoming batch (offsets not yet assigned) against the state.
-    pub(crate) fn check(&self, header: &BatchHeader) -> Result<Check> {
-        if header.producer_id == NO_PRODUCER_ID {
-            return Ok(Check::Append);
-        }
-        let Some(entry) = self.producers.get(&header.producer_id) else {
-            return Ok(Check::Append);
-        };
-        let producer_id = header.producer_id;
-        let first_sequence = header.base_sequence;
-        if header.producer_epoch < entry.producer_epoch {
-            return Err(Error::InvalidProducerEpoch {
-                producer_id,
-                producer_epoch: header.producer_epoch,
-                current_epoch: entry.producer_epoch,
-            });
-        }
-        if header.producer_epoch > entry.producer_epoch {
-            if first_sequence != 0 {
-                return Err(Error::OutOfOrderSequence {
-                    producer_id,
-                    first_sequence,
-                    expected_sequence: 0,
-                });
-            }
-            return Ok(Check::Append);
-        }
-        let last_sequence = last_sequence(header);
-        if let Some(duplicate) = entry
-            .batches
-            .iter()
-            .find(|b| b.first_sequence == first_sequence && b.last_sequence == last_sequence)
-        {
-            return Ok(Check::Duplicate(*duplicate));
-        }
-        let expected_sequence = entry
-            .batches
-            .back()
-            .map_or(0, |b| next_sequence(b.last_sequence));
-        if first_sequence != expected_sequence {
-            return Err(Error::OutOfOrderSequence {
-                producer_id,
-                first_sequence,
-                expected_sequence,
-            });
-        }
-        Ok(Check::Append)
+/// The state and the offset it covers, or `None` if there is no usable snapshot.
+fn read_snapshot(dir: &Path) -> Result<Option<(ProducerStates, i64)>> {
+    let Some(body) = read_checked(dir, SNAPSHOT_FILE)? else {
+        return Ok(None);
+    };
+    let parsed = ProducerStates::decode_snapshot(&body);
+    if parsed.is_none() {
+        tracing::warn!(dir = %dir.display(), "ignoring malformed producer snapshot");
     }
-
-    /// Records a batch written at its final offsets (appends and recovery replay).
-    pub(crate) fn update(&mut self, header: &BatchHeader) {
-        if header.producer_id == NO_PRODUCER_ID {
-            return;
-        }
-        let entry = self
-            .producers
-            .entry(header.producer_id)
-            .or_insert_with(|| ProducerEntry {
-                producer_epoch: header.producer_epoch,
-                batches: VecDeque::new(),
-                last_timestamp_ms: header.max_timestamp,
-            });
-        if header.producer_epoch != entry.producer_epoch {
-            entry.producer_epoch = header.producer_epoch;
-            entry.batches.clear();
-        }
-        if entry.batches.len() == BATCHES_KEPT {
-            entry.batches.pop_front();
-        }
-        entry.batches.push_back(ProducerBatch {
-            first_sequence: header.base_sequence,
-            last_sequence: last_sequence(header),
-            base_offset: header.base_offset,
-            last_offset: header.last_offset(),
-        });
-        entry.last_timestamp_ms = entry.last_timestamp_ms.max(header.max_timestamp);
-        if self.producers.len() > PRODUCERS_MAX {
-            self.forget_least_recent();
-        }
-    }
-
-    /// Forgets producers silent for longer than [`PRODUCER_EXPIRATION_MS`].
-    pub(crate) fn expire(&mut self, now_ms: i64) {
-        self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp_ms) < PRODUCER_EXPIRATION_MS);
-    }
-
-    /// Forgets batches at or past `offset` (the log was truncated there).
-    pub(crate) fn truncate_from(&mut self, offset: i64) {
-        for entry in self.producers.values_mut() {
-            entry.batches.retain(|b| b.last_offset < offset);
-        }
-        self.producers.retain(|_, e| !e.batches.is_empty());
-    }
-
-    fn forget_least_recent(&mut self) {
-        if let Some(oldest) = self
-            .producers
-            .iter()
-            .min_by_key(|(_, e)| e.last_timestamp_ms)
-            .map(|(id, _)| *id)
-        {
-            self.producers.remove(&oldest);
-        }
-    }
-
-    /// Writes the state as of `offset` (the log end offset it covers).
-    pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<()> {
-        let mut body = format!("{SNAPSHOT_HEADER}\noffset {offset}\n");
-        for (producer_id, entry) in &self.producers {
-            body.push_str(&format!(
-                "{producer_id} {} {}",
-                entry.producer_epoch, entry.last_timestamp_ms
-            ));
-            for b in &entry.batches {
-                body.push_str(&format!(
-                    " {} {} {} {}",
-                    b.first_sequence, b.last_sequence, b.base_offset, b.last_offset
-                ));
-            }
-            body.push('\n');
-        }
-        write_atomically(dir, SNAPSHOT_FILE, &with_crc(body))
-    }
-
-    /// The state and the offset it covers, or `None` if there is no usable snapshot.
-    pub(crate) fn read_snapshot(dir: &Path) -> Result<Option<(Self, i64)>> {
-        let Some(body) = read_checked(dir, SNAPSHOT_FILE)? else {
-            return Ok(None);
-        };
-        let parsed = parse_snapshot(&body);
-        if parsed.is_none() {
-            tracing::warn!(dir = %dir.display(), "ignoring malformed producer snapshot");
-        }
-        Ok(parsed)
-    }
+    Ok(parsed)
 }
 
 impl Log {
@@ -210,7 +33,7 @@ impl Log {
     /// active segment is replayed (a roll writes the snapshot, so older segments are in it).
     pub(crate) fn load_producers(&mut self, recovery: Recovery) -> Result<()> {
         let log_end_offset = self.log_end_offset();
-        let from = match ProducerStates::read_snapshot(&self.dir)? {
+        let from = match read_snapshot(&self.dir)? {
             Some((mut states, offset)) => {
                 if offset > log_end_offset {
                     states.truncate_from(log_end_offset);
@@ -252,24 +75,9 @@ impl Log {
     /// its producer's sequence or epoch. Batches are checked in order, each seeing the ones
     /// before it in the same append.
     pub(crate) fn find_duplicate(&self, spans: &[Span]) -> Result<Option<ProducerBatch>> {
-        let mut touched = ProducerStates::default();
-        for span in spans {
-            let producer_id = span.header.producer_id;
-            if producer_id == NO_PRODUCER_ID {
-                continue;
-            }
-            if let (false, Some(entry)) = (
-                touched.producers.contains_key(&producer_id),
-                self.producers.producers.get(&producer_id),
-            ) {
-                touched.producers.insert(producer_id, entry.clone());
-            }
-            match touched.check(&span.header)? {
-                Check::Duplicate(original) => return Ok(Some(original)),
-                Check::Append => touched.update(&span.header),
-            }
-        }
-        Ok(None)
+        Ok(self
+            .producers
+            .check_append(spans.iter().map(|span| &span.header))?)
     }
 
     /// Records the batches of an append that went to the log from `base_offset` on.
@@ -288,155 +96,16 @@ impl Log {
 
     /// Idempotent producers this partition remembers.
     pub fn producer_count(&self) -> usize {
-        self.producers.producers.len()
+        self.producers.len()
     }
 
     /// Writes `producer.snapshot` at the log end offset if the state changed.
     pub(crate) fn snapshot_producers(&mut self) -> Result<()> {
         if self.producers_dirty {
-            self.producers
-                .write_snapshot(&self.dir, self.log_end_offset())?;
+            let snapshot = self.producers.encode_snapshot(self.log_end_offset());
+            write_atomically(&self.dir, SNAPSHOT_FILE, &with_crc(snapshot))?;
             self.producers_dirty = false;
         }
         Ok(())
-    }
-}
-
-fn parse_snapshot(body: &str) -> Option<(ProducerStates, i64)> {
-    let mut lines = body.lines();
-    if lines.next()? != SNAPSHOT_HEADER {
-        return None;
-    }
-    let offset = lines.next()?.strip_prefix("offset ")?.parse().ok()?;
-    let mut states = ProducerStates::default();
-    for line in lines {
-        let numbers: Vec<i64> = line
-            .split(' ')
-            .map(str::parse)
-            .collect::<std::result::Result<_, _>>()
-            .ok()?;
-        let (head, batches) = numbers.split_at_checked(3)?;
-        if batches.len() % 4 != 0 || batches.len() / 4 > BATCHES_KEPT {
-            return None;
-        }
-        let entry = ProducerEntry {
-            producer_epoch: i16::try_from(head[1]).ok()?,
-            last_timestamp_ms: head[2],
-            batches: batches
-                .chunks_exact(4)
-                .map(|b| {
-                    Some(ProducerBatch {
-                        first_sequence: i32::try_from(b[0]).ok()?,
-                        last_sequence: i32::try_from(b[1]).ok()?,
-                        base_offset: b[2],
-                        last_offset: b[3],
-                    })
-                })
-                .collect::<Option<_>>()?,
-        };
-        states.producers.insert(head[0], entry);
-    }
-    Some((states, offset))
-}
-
-/// The sequence of a batch's last record (sequences wrap at `i32::MAX`).
-fn last_sequence(header: &BatchHeader) -> i32 {
-    let last = i64::from(header.base_sequence) + i64::from(header.last_offset_delta);
-    if last > i64::from(i32::MAX) {
-        (last - i64::from(i32::MAX) - 1) as i32
-    } else {
-        last as i32
-    }
-}
-
-fn next_sequence(sequence: i32) -> i32 {
-    if sequence == i32::MAX {
-        0
-    } else {
-        sequence + 1
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn header(producer_id: i64, epoch: i16, sequence: i32, base_offset: i64) -> BatchHeader {
-        BatchHeader {
-            base_offset,
-            batch_length: 0,
-            partition_leader_epoch: 0,
-            magic: 2,
-            crc: 0,
-            attributes: fjord_record::Attributes(0),
-            last_offset_delta: 2,
-            base_timestamp: 1000,
-            max_timestamp: 1000,
-            producer_id,
-            producer_epoch: epoch,
-            base_sequence: sequence,
-            records_count: 3,
-        }
-    }
-
-    #[test]
-    fn sequences_continue_duplicates_are_found_and_gaps_refused() {
-        let mut states = ProducerStates::default();
-        assert_eq!(states.check(&header(7, 0, 0, 0)).ok(), Some(Check::Append));
-        states.update(&header(7, 0, 0, 10));
-        assert_eq!(states.check(&header(7, 0, 3, 0)).ok(), Some(Check::Append));
-        states.update(&header(7, 0, 3, 13));
-        match states.check(&header(7, 0, 0, 0)) {
-            Ok(Check::Duplicate(b)) => assert_eq!((b.base_offset, b.last_offset), (10, 12)),
-            other => panic!("expected a duplicate, got {other:?}"),
-        }
-        assert!(matches!(
-            states.check(&header(7, 0, 9, 0)),
-            Err(Error::OutOfOrderSequence {
-                expected_sequence: 6,
-                ..
-            })
-        ));
-        assert!(matches!(
-            states.check(&header(7, -1, 6, 0)),
-            Err(Error::InvalidProducerEpoch { .. })
-        ));
-        assert!(matches!(
-            states.check(&header(7, 1, 5, 0)),
-            Err(Error::OutOfOrderSequence { .. })
-        ));
-        assert_eq!(states.check(&header(7, 1, 0, 0)).ok(), Some(Check::Append));
-        assert_eq!(states.check(&header(8, 0, 42, 0)).ok(), Some(Check::Append));
-    }
-
-    #[test]
-    fn snapshot_round_trips_and_truncation_forgets() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut states = ProducerStates::default();
-        for i in 0..7 {
-            states.update(&header(7, 2, i * 3, 100 + i64::from(i) * 3));
-        }
-        states.update(&header(9, 0, 0, 200));
-        states.write_snapshot(dir.path(), 203).expect("write");
-        let (read, offset) = ProducerStates::read_snapshot(dir.path())
-            .expect("read")
-            .expect("present");
-        assert_eq!((read.clone(), offset), (states, 203));
-        let mut read = read;
-        read.truncate_from(200);
-        assert_eq!(read.producers.len(), 1);
-        assert!(matches!(
-            read.check(&header(7, 2, 18, 0)),
-            Ok(Check::Duplicate(_))
-        ));
-    }
-
-    #[test]
-    fn sequence_wraps_at_i32_max() {
-        let mut h = header(1, 0, i32::MAX - 1, 0);
-        assert_eq!(last_sequence(&h), 0);
-        h.base_sequence = 5;
-        assert_eq!(last_sequence(&h), 7);
-        assert_eq!(next_sequence(i32::MAX), 0);
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::checkpoint::sync_dir;
 use crate::limits::OPEN_FILES_DEFAULT;
 use crate::pool::FilePool;
-use crate::{Log, LogConfig, OpenReport, Recovery, Result, error::io};
+use crate::{Log, OpenReport, Recovery, Result, TopicConfig, error::io};
 
 const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 const DELETE_SUFFIX: &str = ".deleted";
@@ -117,7 +117,7 @@ impl Store {
     pub fn create_log(
         &self,
         partition: &TopicPartition,
-        config: LogConfig,
+        config: TopicConfig,
         now_ms: i64,
     ) -> Result<Log> {
         Log::create(&self.dir(partition), config, Arc::clone(&self.pool), now_ms)
@@ -126,7 +126,7 @@ impl Store {
     pub fn open_log(
         &self,
         partition: &TopicPartition,
-        config: LogConfig,
+        config: TopicConfig,
         now_ms: i64,
     ) -> Result<(Log, OpenReport)> {
         Log::open(

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, ensure};
-use fjord_log::{FlushPolicy, Log, LogConfig, Recovery, Store, TopicPartition};
+use fjord_log::{FlushPolicy, Log, Recovery, Store, TopicConfig, TopicPartition};
 use fjord_record::{BatchBuilder, Compression, NewRecord, Records, batches};
 
 const ROUNDS: usize = 60;
@@ -53,13 +53,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn config() -> LogConfig {
-    LogConfig {
+fn config() -> TopicConfig {
+    TopicConfig {
         segment_bytes: 64 * 1024,
         index_interval_bytes: 1024,
         flush: FlushPolicy::EveryBatch,
         retention_ms: None,
-        ..LogConfig::default()
+        ..TopicConfig::default()
     }
 }
 

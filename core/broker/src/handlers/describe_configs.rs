@@ -64,7 +64,7 @@ fn describe(
     resource_type: i8,
     name: &str,
 ) -> Result<Vec<Described>, (i16, String)> {
-    let defaults = fjord_engine::LogConfig::default().entries();
+    let defaults = fjord_engine::TopicConfig::default().entries();
     let source = |config_name: &str, value: &str| {
         let built_in = defaults
             .iter()

@@ -59,7 +59,7 @@ async fn alter(
 
 fn apply(
     mut overrides: BTreeMap<String, String>,
-    current: &fjord_engine::LogConfig,
+    current: &fjord_engine::TopicConfig,
     changes: &[AlterableConfig],
 ) -> Result<BTreeMap<String, String>> {
     for change in changes {
@@ -70,7 +70,7 @@ fn apply(
             .map(|v| v.to_string())
             .unwrap_or_default();
         let invalid = |reason| {
-            Error::Log(fjord_engine::LogError::InvalidConfig {
+            Error::Partition(fjord_engine::PartitionError::InvalidConfig {
                 name: name.clone(),
                 value: value.clone(),
                 reason,

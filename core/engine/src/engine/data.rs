@@ -14,8 +14,8 @@ use crate::partition::{
     Acks, Appended, Batches, Isolation, PartitionOffsets, PartitionStorage, ReadRange,
     TimestampOffset,
 };
-use crate::types::{Offset, PartitionIndex};
 use crate::{Error, Result};
+use fjord_partition::{Offset, PartitionIndex};
 
 /// Who is appending. The rules differ: only the coordinator writes internal topics, and
 /// (until transactions) nobody but the engine itself writes control batches.

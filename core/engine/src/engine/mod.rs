@@ -16,8 +16,8 @@ use crate::join::join_all;
 use crate::partitioner::Partitioner;
 use crate::producer_ids::ProducerIds;
 use crate::topics::{Topic, Topics};
-use crate::types::{PartitionIndex, ProducerId};
 use crate::{EngineConfig, Error, Result};
+use fjord_partition::{PartitionIndex, ProducerId};
 
 /// A running engine. Share it as `Arc<Engine>`; every method takes `&self`.
 ///
@@ -120,7 +120,7 @@ impl Engine {
     }
 
     /// The topic config defaults topics start from.
-    pub fn topic_defaults(&self) -> &fjord_log::LogConfig {
+    pub fn topic_defaults(&self) -> &fjord_log::TopicConfig {
         self.topics.defaults()
     }
 

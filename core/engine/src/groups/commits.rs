@@ -156,6 +156,6 @@ fn check_commit(commit: &Commit, topics: &Topics) -> Result<()> {
     }
     topics
         .require(&commit.topic)?
-        .partition(crate::types::PartitionIndex(commit.partition))?;
+        .partition(fjord_partition::PartitionIndex(commit.partition))?;
     Ok(())
 }

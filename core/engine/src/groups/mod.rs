@@ -29,8 +29,8 @@ use crate::blocking::BlockingPool;
 use crate::clock::Clock;
 use crate::limits::{GROUP_ID_BYTES_MAX, GROUP_MEMBERS_DEFAULT, GROUPS_DEFAULT};
 use crate::topics::{Topic, Topics};
-use crate::types::PartitionIndex;
 use crate::{Error, Result};
+use fjord_partition::PartitionIndex;
 
 /// `__consumer_offsets` has one partition: a single node coordinates every group.
 const OFFSETS_PARTITION: PartitionIndex = PartitionIndex(0);

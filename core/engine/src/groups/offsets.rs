@@ -17,8 +17,8 @@ use fjord_record::{BatchBuilder, Compression, NewRecord, Records};
 
 use crate::blocking::BlockingPool;
 use crate::partition::{Isolation, PartitionStorage, ReadRange};
-use crate::types::Offset;
 use crate::{Error, Result};
+use fjord_partition::Offset;
 
 /// The internal topic's name, as in Kafka.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

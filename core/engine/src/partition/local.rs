@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
-use fjord_log::{Fetched, Log, LogConfig};
+use fjord_log::{Fetched, Log, TopicConfig};
 use tokio::sync::watch;
 
 use super::{
@@ -13,8 +13,8 @@ use super::{
 };
 use crate::blocking::BlockingPool;
 use crate::hooks::{HookPoint, Hooks};
-use crate::types::Offset;
 use crate::{Error, Result};
+use fjord_partition::Offset;
 
 /// A partition kept in a local `fjord-log` log. A single node is its own in-sync replica
 /// set, so the high watermark follows the log end offset after each append, and `acks=all`
@@ -236,7 +236,7 @@ impl PartitionStorage for LocalPartition {
         Some(self.shared.last_append_ms.load(Ordering::Acquire)).filter(|ms| *ms != NEVER)
     }
 
-    fn set_config(&self, config: &LogConfig) -> Result<()> {
+    fn set_config(&self, config: &TopicConfig) -> Result<()> {
         self.shared
             .with_log_mut(|log| Ok(log.set_config(config.clone())?))
     }

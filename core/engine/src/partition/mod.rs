@@ -14,11 +14,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use fjord_partition::TopicConfig;
 use tokio::sync::watch;
 
 pub use self::local::LocalPartition;
 use crate::Result;
-use crate::types::Offset;
+use fjord_partition::Offset;
 
 /// The offsets a client can see for a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +243,7 @@ pub trait PartitionStorage: Send + Sync + std::fmt::Debug {
     fn last_append_ms(&self) -> Option<i64>;
 
     /// Applies a changed topic config, already validated whole.
-    fn set_config(&self, _config: &fjord_log::LogConfig) -> Result<()> {
+    fn set_config(&self, _config: &TopicConfig) -> Result<()> {
         Ok(())
     }
 

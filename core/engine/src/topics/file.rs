@@ -75,7 +75,7 @@ impl TopicFile {
 pub(crate) fn check_override_text(overrides: &BTreeMap<String, String>) -> Result<()> {
     for (key, value) in overrides {
         if key.contains(['\n', '\r', '=']) || value.contains(['\n', '\r']) {
-            return Err(fjord_log::Error::InvalidConfig {
+            return Err(fjord_partition::Error::InvalidConfig {
                 name: key.clone(),
                 value: value.clone(),
                 reason: "line breaks are not allowed",

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use fjord_log::{LogConfig, Store, TopicPartition};
+use fjord_log::{Store, TopicConfig, TopicPartition};
 use uuid::Uuid;
 
 use self::file::{TopicFile, check_override_text};
@@ -25,8 +25,8 @@ use crate::blocking::BlockingPool;
 use crate::hooks::{HookPoint, Hooks};
 use crate::limits::TOPIC_NAME_BYTES_MAX;
 use crate::partition::{LocalPartition, PartitionStorage};
-use crate::types::PartitionIndex;
 use crate::{EngineConfig, Error, Result, durable};
+use fjord_partition::PartitionIndex;
 
 /// One topic: its id, config and partitions.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ pub struct Topic {
     pub id: Uuid,
     /// Config set on the topic, by Kafka name; everything else comes from the broker defaults.
     pub overrides: BTreeMap<String, String>,
-    pub config: LogConfig,
+    pub config: TopicConfig,
     partitions: Vec<Arc<LocalPartition>>,
 }
 
@@ -84,7 +84,7 @@ pub const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_sta
 pub(crate) struct Topics {
     dir: PathBuf,
     store: Store,
-    defaults: LogConfig,
+    defaults: TopicConfig,
     partitions_max: i32,
     hooks: Hooks,
     pool: BlockingPool,
@@ -164,7 +164,7 @@ impl Topics {
         Ok(topics)
     }
 
-    fn effective_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig> {
+    fn effective_config(&self, overrides: &BTreeMap<String, String>) -> Result<TopicConfig> {
         let mut config = self.defaults.clone();
         for (name, value) in overrides {
             config.set(name, value)?;
@@ -346,7 +346,7 @@ impl Topics {
     }
 
     /// The broker-wide defaults topics start from.
-    pub(crate) fn defaults(&self) -> &LogConfig {
+    pub(crate) fn defaults(&self) -> &TopicConfig {
         &self.defaults
     }
 

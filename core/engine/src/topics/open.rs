@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fjord_log::{Log, LogConfig, TopicPartition};
+use fjord_log::{Log, TopicConfig, TopicPartition};
 
 use super::file::{TOPIC_SUFFIX, TopicFile};
 use super::{Topic, Topics};
@@ -91,7 +91,7 @@ pub(super) fn open_topic(
 /// [`RECOVERY_JOBS_MAX`] threads. The first failure is returned.
 fn open_logs(
     topics: &Topics,
-    jobs: Vec<(TopicPartition, LogConfig)>,
+    jobs: Vec<(TopicPartition, TopicConfig)>,
     now_ms: i64,
 ) -> Result<Vec<Log>> {
     let total = jobs.len();
@@ -148,7 +148,7 @@ fn report_progress(reported: &Mutex<Instant>, finished: usize, total: usize, sta
     }
 }
 
-fn open_log(topics: &Topics, tp: &TopicPartition, config: LogConfig, now_ms: i64) -> Result<Log> {
+fn open_log(topics: &Topics, tp: &TopicPartition, config: TopicConfig, now_ms: i64) -> Result<Log> {
     if !topics.store.root().join(tp.dir_name()).exists() {
         return Ok(topics.store.create_log(tp, config, now_ms)?);
     }

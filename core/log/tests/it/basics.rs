@@ -1,4 +1,4 @@
-use fjord_log::{Error, FlushPolicy, Log, LogConfig, Recovery, Store, TopicPartition};
+use fjord_log::{Error, FlushPolicy, Log, Recovery, Store, TopicConfig, TopicPartition};
 use fjord_record::{Compression, TimestampType};
 
 use crate::support::{batch, decode, filler, new_log, pool, read_all, small_config};
@@ -45,7 +45,7 @@ fn a_first_batch_larger_than_max_bytes_is_returned_whole() -> anyhow::Result<()>
     let dir = tempfile::tempdir()?;
     let mut log = new_log(
         dir.path(),
-        LogConfig {
+        TopicConfig {
             segment_bytes: 1 << 20,
             ..small_config()
         },
@@ -93,7 +93,7 @@ fn segments_roll_by_size_and_age() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(
         dir.path(),
-        LogConfig {
+        TopicConfig {
             segment_ms: 1_000,
             ..small_config()
         },
@@ -142,7 +142,7 @@ fn offsets_for_timestamps_find_the_first_record_at_or_after() -> anyhow::Result<
 #[test]
 fn log_append_time_is_stamped_and_checksummed() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = LogConfig {
+    let config = TopicConfig {
         message_timestamp_type: TimestampType::LogAppendTime,
         ..small_config()
     };
@@ -204,7 +204,7 @@ fn leader_epochs_are_recorded_and_stale_ones_refused() -> anyhow::Result<()> {
 #[test]
 fn delete_records_and_retention_move_the_log_start_offset() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = LogConfig {
+    let config = TopicConfig {
         retention_bytes: Some(3_000),
         retention_ms: Some(10_000),
         ..small_config()
@@ -241,7 +241,7 @@ fn delete_records_and_retention_move_the_log_start_offset() -> anyhow::Result<()
 fn store_restarts_cleanly_and_after_a_crash() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let tp = TopicPartition::new("orders", 3);
-    let config = LogConfig {
+    let config = TopicConfig {
         flush: FlushPolicy::EveryBatch,
         ..small_config()
     };
@@ -272,38 +272,6 @@ fn store_restarts_cleanly_and_after_a_crash() -> anyhow::Result<()> {
 }
 
 #[test]
-fn configs_parse_by_kafka_name() -> anyhow::Result<()> {
-    let mut config = LogConfig::default();
-    config.set("cleanup.policy", "compact,delete")?;
-    config.set("retention.ms", "-1")?;
-    config.set("flush.messages", "1")?;
-    config.set("message.timestamp.type", "LogAppendTime")?;
-    config.set("file.delete.delay.ms", "10000")?;
-    assert!(config.cleanup_policy.compact && config.cleanup_policy.delete);
-    assert_eq!(config.file_delete_delay_ms, 10_000);
-    assert!(
-        config
-            .entries()
-            .contains(&("file.delete.delay.ms", "10000".to_string()))
-    );
-    assert!(matches!(
-        config.set("file.delete.delay.ms", "-1"),
-        Err(Error::InvalidConfig { .. })
-    ));
-    assert_eq!(config.retention_ms, None);
-    assert_eq!(config.flush, FlushPolicy::EveryBatch);
-    assert!(matches!(
-        config.set("segment.bytes", "12"),
-        Err(Error::InvalidConfig { .. })
-    ));
-    assert!(matches!(
-        config.set("retention.mss", "1"),
-        Err(Error::InvalidConfig { .. })
-    ));
-    Ok(())
-}
-
-#[test]
 fn read_into_appends_after_what_the_buffer_holds() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(dir.path(), small_config())?;
@@ -329,7 +297,7 @@ fn read_into_appends_after_what_the_buffer_holds() -> anyhow::Result<()> {
 #[test]
 fn the_interval_flush_policy_syncs_once_the_interval_has_passed() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = LogConfig {
+    let config = TopicConfig {
         flush: FlushPolicy::IntervalMs(100),
         ..small_config()
     };
@@ -360,7 +328,7 @@ fn the_interval_flush_policy_syncs_once_the_interval_has_passed() -> anyhow::Res
 #[test]
 fn compression_type_re_encodes_batches_with_the_topic_codec() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = LogConfig {
+    let config = TopicConfig {
         compression: Some(Compression::Zstd),
         ..small_config()
     };

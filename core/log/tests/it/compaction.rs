@@ -1,4 +1,4 @@
-use fjord_log::LogConfig;
+use fjord_log::TopicConfig;
 use fjord_record::Compression;
 
 use crate::support::{batch, compact_config, new_log, read_all};
@@ -47,7 +47,7 @@ fn tombstones_outlive_delete_retention_then_go() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(
         dir.path(),
-        LogConfig {
+        TopicConfig {
             delete_retention_ms: 1_000,
             ..compact_config()
         },
@@ -178,21 +178,21 @@ fn compaction_is_due_by_dirty_ratio_and_by_lag() -> anyhow::Result<()> {
         !log.compaction_due(20),
         "below min.cleanable.dirty.ratio 0.5"
     );
-    let eager = LogConfig {
+    let eager = TopicConfig {
         min_cleanable_dirty_ratio: 0.01,
         ..compact_config()
     };
     log.set_config(eager.clone())?;
     assert!(log.compaction_due(20));
     // min.compaction.lag.ms holds back segments with records newer than the lag.
-    log.set_config(LogConfig {
+    log.set_config(TopicConfig {
         min_compaction_lag_ms: 1_000,
         ..eager
     })?;
     assert!(!log.compaction_due(500));
     assert!(log.compaction_due(1_020));
     // max.compaction.lag.ms forces a round whatever the ratio.
-    log.set_config(LogConfig {
+    log.set_config(TopicConfig {
         max_compaction_lag_ms: 100,
         ..compact_config()
     })?;

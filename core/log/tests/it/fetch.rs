@@ -1,6 +1,6 @@
 //! `Log::fetch`: the consumer read that hands out file ranges.
 
-use fjord_log::{Fetched, Log, LogConfig, Recovery};
+use fjord_log::{Fetched, Log, Recovery, TopicConfig};
 use fjord_record::batches;
 
 use crate::support::{filler, new_log, pool, small_config};
@@ -13,7 +13,7 @@ fn bytes_of(fetched: &Fetched) -> anyhow::Result<Vec<u8>> {
 }
 
 /// A log of batches of 1 to 6 records with 40-byte values, over segments of `segment_bytes`.
-fn filled_log(dir: &std::path::Path, config: LogConfig) -> anyhow::Result<Log> {
+fn filled_log(dir: &std::path::Path, config: TopicConfig) -> anyhow::Result<Log> {
     let mut log = new_log(dir, config)?;
     for i in 0..60 {
         let batch = filler(1 + i % 6, 40, 0);
@@ -99,7 +99,7 @@ fn fetch_copies_what_was_never_checked_and_what_lies_past_the_limit() -> anyhow:
 #[test]
 fn a_consumer_resuming_mid_segment_after_a_restart_gets_slices() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = LogConfig {
+    let config = TopicConfig {
         segment_bytes: 1 << 20,
         ..small_config()
     };

@@ -41,16 +41,23 @@ fn retries_are_answered_with_the_original_offsets() -> anyhow::Result<()> {
     let gap = log.append(&produced(5, 0, 9, 1), 0, 0);
     assert!(matches!(
         gap,
-        Err(Error::OutOfOrderSequence {
-            expected_sequence: 5,
-            ..
-        })
+        Err(Error::Partition(
+            fjord_partition::Error::OutOfOrderSequence {
+                expected_sequence: 5,
+                ..
+            }
+        ))
     ));
     let fenced = log.append(&produced(5, 0, 5, 1), 0, 0);
     assert!(fenced.is_ok());
     log.append(&produced(5, 1, 0, 1), 0, 0)?;
     let old_epoch = log.append(&produced(5, 0, 6, 1), 0, 0);
-    assert!(matches!(old_epoch, Err(Error::InvalidProducerEpoch { .. })));
+    assert!(matches!(
+        old_epoch,
+        Err(Error::Partition(
+            fjord_partition::Error::InvalidProducerEpoch { .. }
+        ))
+    ));
     // Two batches of one producer in one append: the second continues the first.
     let mut both = produced(6, 0, 0, 2);
     both.extend(produced(6, 0, 2, 2));
@@ -80,7 +87,9 @@ fn producer_state_survives_close_crash_and_roll() -> anyhow::Result<()> {
     assert!(log.append(&produced(2, 3, 0, 1), 0, 0)?.duplicate);
     assert!(matches!(
         log.append(&produced(1, 0, 50, 1), 0, 0),
-        Err(Error::OutOfOrderSequence { .. })
+        Err(Error::Partition(
+            fjord_partition::Error::OutOfOrderSequence { .. }
+        ))
     ));
     // Truncation forgets the batches it removes: the producer may write them again.
     log.truncate_to(40)?;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use fjord_log::{Log, LogConfig, Recovery};
+use fjord_log::{Log, Recovery, TopicConfig};
 use fjord_record::Compression;
 use proptest::prelude::*;
 
@@ -46,8 +46,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn config() -> LogConfig {
-    LogConfig {
+fn config() -> TopicConfig {
+    TopicConfig {
         cleanup_policy: fjord_log::CleanupPolicy::COMPACT_DELETE,
         retention_bytes: Some(12_000),
         delete_retention_ms: i64::MAX / 4,

@@ -1,7 +1,7 @@
 //! The topic's record rules on append: keys on compacted topics, the timestamp window
 //! (KIP-937), each refused record named (KIP-467), nothing written.
 
-use fjord_log::{Error, LogConfig, RecordRule};
+use fjord_log::{Error, RecordRule, TopicConfig};
 use fjord_record::{Compression, TimestampType};
 
 use crate::support::{batch, compact_config, new_log, small_config};
@@ -53,7 +53,7 @@ fn a_compacted_topic_refuses_records_without_a_key() -> anyhow::Result<()> {
 #[test]
 fn timestamps_outside_the_window_are_refused_under_create_time_only() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = LogConfig {
+    let config = TopicConfig {
         message_timestamp_before_max_ms: 24 * HOUR_MS,
         ..small_config()
     };
@@ -81,7 +81,7 @@ fn timestamps_outside_the_window_are_refused_under_create_time_only() -> anyhow:
 
     // The broker stamps LogAppendTime itself: the producer's timestamps do not matter.
     let dir = tempfile::tempdir()?;
-    let config = LogConfig {
+    let config = TopicConfig {
         message_timestamp_type: TimestampType::LogAppendTime,
         ..config
     };

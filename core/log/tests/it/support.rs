@@ -1,4 +1,4 @@
-use fjord_log::{CleanupPolicy, FilePool, FlushPolicy, Log, LogConfig};
+use fjord_log::{CleanupPolicy, FilePool, FlushPolicy, Log, TopicConfig};
 use fjord_record::{BatchBuilder, Compression, NewRecord, Records, batches};
 use std::sync::Arc;
 
@@ -81,25 +81,25 @@ pub(crate) fn read_all(log: &Log) -> anyhow::Result<Vec<Rec>> {
     Ok(out)
 }
 
-pub(crate) fn small_config() -> LogConfig {
-    LogConfig {
+pub(crate) fn small_config() -> TopicConfig {
+    TopicConfig {
         segment_bytes: 1024,
         index_interval_bytes: 100,
         retention_ms: None,
         flush: FlushPolicy::Os,
-        ..LogConfig::default()
+        ..TopicConfig::default()
     }
 }
 
-pub(crate) fn compact_config() -> LogConfig {
-    LogConfig {
+pub(crate) fn compact_config() -> TopicConfig {
+    TopicConfig {
         cleanup_policy: CleanupPolicy::COMPACT,
         delete_retention_ms: 1_000,
         ..small_config()
     }
 }
 
-pub(crate) fn new_log(dir: &std::path::Path, config: LogConfig) -> anyhow::Result<Log> {
+pub(crate) fn new_log(dir: &std::path::Path, config: TopicConfig) -> anyhow::Result<Log> {
     Ok(Log::create(dir, config, FilePool::new(64), 0)?)
 }
 

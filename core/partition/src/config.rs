@@ -1,4 +1,4 @@
-//! Per-log configuration, named after Kafka's topic configs.
+//! A topic's configuration, by Kafka's topic config names, with Kafka's defaults.
 
 use fjord_record::{Compression, TimestampType};
 
@@ -11,7 +11,7 @@ pub enum FlushPolicy {
     /// `fdatasync` before an append returns (Kafka `flush.messages=1`).
     EveryBatch,
     /// `fdatasync` once the oldest unflushed append is this old (Kafka `flush.ms`); checked on
-    /// append and by [`crate::Log::flush_if_due`], which the owner calls on a timer.
+    /// append and by the storage's upkeep, which the engine runs on a timer.
     IntervalMs(u64),
     /// Leave it to the OS page cache, Kafka's default. Survives a process crash, not a power
     /// loss. Segments are still synced when they roll and on clean shutdown.
@@ -62,9 +62,9 @@ impl CleanupPolicy {
     }
 }
 
-/// Configuration of one partition log. Defaults are Kafka's.
+/// The configuration of a topic (and so of each of its partitions). Defaults are Kafka's.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogConfig {
+pub struct TopicConfig {
     /// `segment.bytes`: roll to a new segment past this size.
     pub segment_bytes: u64,
     /// `segment.ms`: roll a segment this old, even if small.
@@ -103,13 +103,13 @@ pub struct LogConfig {
     pub compression: Option<Compression>,
     /// `file.delete.delay.ms`: kept and shown for Kafka tools, with nothing to delay. Kafka
     /// waits this long before removing a deleted segment's files so that reads in flight can
-    /// finish; here a read in flight holds the segment's open file (a [`crate::FileSlice`]
-    /// or a pooled handle), which stays readable after the file is unlinked, so the files
+    /// finish; here a read in flight of a local log holds the segment's open file (a file
+    /// range or a pooled handle), which stays readable after the file is unlinked, so the files
     /// are removed at once and no read ever fails because of it.
     pub file_delete_delay_ms: i64,
 }
 
-impl Default for LogConfig {
+impl Default for TopicConfig {
     fn default() -> Self {
         Self {
             segment_bytes: 1024 * 1024 * 1024,
@@ -133,8 +133,8 @@ impl Default for LogConfig {
     }
 }
 
-impl LogConfig {
-    /// Checks the values against the log's limits.
+impl TopicConfig {
+    /// Checks the values against Kafka's rules and [`crate::limits`].
     pub fn validate(&self) -> Result<()> {
         if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
             return Err(invalid(
@@ -194,7 +194,7 @@ impl LogConfig {
         Ok(())
     }
 
-    /// Every config this log understands, by Kafka name, with its current value as Kafka
+    /// Every config a topic has, by Kafka name, with its current value as Kafka
     /// tools show it (DescribeConfigs).
     pub fn entries(&self) -> Vec<(&'static str, String)> {
         let never = i64::MAX.to_string();
@@ -379,7 +379,7 @@ impl LogConfig {
                     };
                 }
             }
-            _ => return Err(invalid(name, value, "unknown log config")),
+            _ => return Err(invalid(name, value, "unknown topic config")),
         }
         Ok(())
     }
@@ -398,25 +398,57 @@ fn invalid(name: &str, value: impl ToString, reason: &'static str) -> Error {
 }
 
 #[cfg(test)]
-mod entries_tests {
+mod tests {
     use super::*;
 
     #[test]
+    fn configs_parse_by_kafka_name() -> Result<()> {
+        let mut config = TopicConfig::default();
+        config.set("cleanup.policy", "compact,delete")?;
+        config.set("retention.ms", "-1")?;
+        config.set("flush.messages", "1")?;
+        config.set("message.timestamp.type", "LogAppendTime")?;
+        config.set("file.delete.delay.ms", "10000")?;
+        assert!(config.cleanup_policy.compact && config.cleanup_policy.delete);
+        assert_eq!(config.file_delete_delay_ms, 10_000);
+        assert!(
+            config
+                .entries()
+                .contains(&("file.delete.delay.ms", "10000".to_string()))
+        );
+        assert!(matches!(
+            config.set("file.delete.delay.ms", "-1"),
+            Err(Error::InvalidConfig { .. })
+        ));
+        assert_eq!(config.retention_ms, None);
+        assert_eq!(config.flush, FlushPolicy::EveryBatch);
+        assert!(matches!(
+            config.set("segment.bytes", "12"),
+            Err(Error::InvalidConfig { .. })
+        ));
+        assert!(matches!(
+            config.set("retention.mss", "1"),
+            Err(Error::InvalidConfig { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
     fn entries_read_back_into_the_same_config() {
-        let mut config = LogConfig {
+        let mut config = TopicConfig {
             flush: FlushPolicy::IntervalMs(250),
             retention_ms: None,
             cleanup_policy: CleanupPolicy::COMPACT_DELETE,
             compression: Some(Compression::Zstd),
-            ..LogConfig::default()
+            ..TopicConfig::default()
         };
         config.message_timestamp_type = TimestampType::LogAppendTime;
-        let uncompressed = LogConfig {
+        let uncompressed = TopicConfig {
             compression: Some(Compression::None),
-            ..LogConfig::default()
+            ..TopicConfig::default()
         };
-        for original in [config, uncompressed, LogConfig::default()] {
-            let mut parsed = LogConfig::default();
+        for original in [config, uncompressed, TopicConfig::default()] {
+            let mut parsed = TopicConfig::default();
             for (name, value) in original.entries() {
                 parsed.set(name, &value).expect("every entry parses");
             }

@@ -1,0 +1,15 @@
+//! The limits a topic config may not pass, whatever the storage.
+
+/// Largest `max.message.bytes`: no batch a storage writes or reads back is larger (Kafka's
+/// hard cap on requests is 100 MiB, so no legitimate batch is bigger).
+pub const BATCH_BYTES_MAX: usize = 128 * 1024 * 1024;
+
+/// Largest `segment.bytes`: Kafka's config is an `int`, and a local log's index entries hold
+/// 32-bit positions.
+pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+
+/// Smallest `segment.bytes` (Kafka's own floor is 14 bytes, which only makes sense for tests).
+pub const SEGMENT_BYTES_MIN: u64 = 1024;
+
+const _: () = assert!(SEGMENT_BYTES_MIN < SEGMENT_BYTES_MAX);
+const _: () = assert!(BATCH_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
