@@ -160,9 +160,9 @@ fn record_gauges(context: &Context) {
     let topics = engine.topics();
     crate::metrics::partitions(topics.iter().map(|t| t.partition_count() as usize).sum());
     for (group, topic, partition, committed) in engine.groups().all_offsets() {
-        if let Ok(offsets) = engine.offsets(&topic, fjord_engine::PartitionIndex(partition)) {
-            let lag = (offsets.high_watermark.0 - committed).max(0);
-            crate::metrics::group_lag(&group, &topic, partition, lag);
+        if let Ok(offsets) = engine.offsets(&topic, partition) {
+            let lag = (offsets.high_watermark.0 - committed.0).max(0);
+            crate::metrics::group_lag(&group, &topic, partition.0, lag);
         }
     }
 }

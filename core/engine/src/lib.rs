@@ -31,8 +31,9 @@
 //!
 //! Time enters through the [`Clock`]; tests use a [`ManualClock`] and the round methods
 //! ([`Engine::run_upkeep`], [`Engine::run_group_timers`], [`Engine::run_offset_expiry`],
-//! [`Engine::run_compaction`]) to drive background work. Partitions and positions are
-//! [`PartitionIndex`] and [`Offset`] in the data API, so they cannot be swapped.
+//! [`Engine::run_compaction`]) to drive background work. Partitions, positions and epochs
+//! are newtypes ([`PartitionIndex`], [`Offset`], [`LeaderEpoch`], [`ProducerId`]) in the
+//! data, storage and group APIs, so they cannot be swapped.
 //!
 //! # Invariants
 //! - Only [`Origin::Coordinator`] writes internal topics ([`INTERNAL_TOPICS`]); no other

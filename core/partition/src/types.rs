@@ -21,6 +21,11 @@ pub struct ProducerEpoch(pub i16);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct LeaderEpoch(pub i32);
 
+impl LeaderEpoch {
+    /// Not known: what a client sends when it has no epoch (Kafka's -1).
+    pub const UNKNOWN: Self = Self(-1);
+}
+
 macro_rules! display_inner {
     ($($name:ident),*) => {$(
         impl std::fmt::Display for $name {

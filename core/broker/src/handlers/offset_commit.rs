@@ -8,7 +8,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use super::Context;
 use crate::codes::error_code;
 use fjord_engine::limits::PARTITIONS_PER_COMMIT_MAX;
-use fjord_engine::{Commit, Identity};
+use fjord_engine::{Commit, Identity, LeaderEpoch, Offset, PartitionIndex};
 
 pub(crate) async fn handle(
     context: &Context,
@@ -25,9 +25,9 @@ pub(crate) async fn handle(
         .flat_map(|t| {
             t.partitions.iter().map(|p| Commit {
                 topic: t.name.to_string(),
-                partition: p.partition_index,
-                offset: p.committed_offset,
-                leader_epoch: p.committed_leader_epoch,
+                partition: PartitionIndex(p.partition_index),
+                offset: Offset(p.committed_offset),
+                leader_epoch: LeaderEpoch(p.committed_leader_epoch),
                 metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
             })
         })

@@ -1,5 +1,6 @@
 //! OffsetDelete: drops a group's commits for partitions it no longer consumes.
 
+use fjord_engine::PartitionIndex;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
@@ -13,13 +14,13 @@ pub(crate) async fn handle(
     context: &Context,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
-    let partitions: Vec<(String, i32)> = request
+    let partitions: Vec<(String, PartitionIndex)> = request
         .topics
         .iter()
         .flat_map(|t| {
             t.partitions
                 .iter()
-                .map(|p| (t.name.to_string(), p.partition_index))
+                .map(|p| (t.name.to_string(), PartitionIndex(p.partition_index)))
         })
         .collect();
     let outcome = context
@@ -34,7 +35,7 @@ pub(crate) async fn handle(
     let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
     for (topic, partition, result) in results {
         let partition = OffsetDeleteResponsePartition::default()
-            .with_partition_index(partition)
+            .with_partition_index(partition.0)
             .with_error_code(result.as_ref().map_or_else(error_code, |()| 0));
         match topics.last_mut() {
             Some(last) if last.name.as_str() == topic => last.partitions.push(partition),

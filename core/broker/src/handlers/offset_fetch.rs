@@ -8,9 +8,9 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, since};
-use fjord_engine::Committed;
+use fjord_engine::{Committed, PartitionIndex};
 
-type Found = Vec<(String, i32, Option<Committed>)>;
+type Found = Vec<(String, PartitionIndex, Option<Committed>)>;
 /// Commits grouped by topic, in the order found.
 type ByTopic = Vec<(String, Vec<(i32, Option<Committed>)>)>;
 
@@ -27,7 +27,7 @@ pub(crate) fn handle(
                 let asked = g.topics.map(|topics| {
                     topics
                         .into_iter()
-                        .map(|t| (t.name.to_string(), t.partition_indexes))
+                        .map(|t| (t.name.to_string(), partition_indexes(t.partition_indexes)))
                         .collect()
                 });
                 let found = context.engine().groups().fetch_offsets(&g.group_id, asked);
@@ -41,7 +41,7 @@ pub(crate) fn handle(
     let asked = request.topics.map(|topics| {
         topics
             .into_iter()
-            .map(|t| (t.name.to_string(), t.partition_indexes))
+            .map(|t| (t.name.to_string(), partition_indexes(t.partition_indexes)))
             .collect()
     });
     let found = context
@@ -51,12 +51,16 @@ pub(crate) fn handle(
     OffsetFetchResponse::default().with_topics(topics_v1(version, found))
 }
 
+fn partition_indexes(indexes: Vec<i32>) -> Vec<PartitionIndex> {
+    indexes.into_iter().map(PartitionIndex).collect()
+}
+
 fn by_topic(found: Found) -> ByTopic {
     let mut topics: ByTopic = Vec::new();
     for (topic, partition, committed) in found {
         match topics.last_mut() {
-            Some((name, partitions)) if *name == topic => partitions.push((partition, committed)),
-            _ => topics.push((topic, vec![(partition, committed)])),
+            Some((name, partitions)) if *name == topic => partitions.push((partition.0, committed)),
+            _ => topics.push((topic, vec![(partition.0, committed)])),
         }
     }
     topics
@@ -66,8 +70,8 @@ fn by_topic(found: Found) -> ByTopic {
 fn fields(committed: Option<Committed>) -> (i64, i32, Option<StrBytes>) {
     match committed {
         Some(c) => (
-            c.offset,
-            c.leader_epoch,
+            c.offset.0,
+            c.leader_epoch.0,
             Some(StrBytes::from_string(c.metadata.unwrap_or_default())),
         ),
         None => (-1, -1, Some(StrBytes::default())),

@@ -4,6 +4,8 @@
 
 use super::offsets::{Committed, Entry, METADATA_BYTES_MAX};
 use super::{Commit, Coordinator, GroupEntry, Identity, subscribed_topics, validate_group_id};
+use fjord_partition::PartitionIndex;
+
 use crate::topics::Topics;
 use crate::{Error, Result};
 
@@ -65,8 +67,8 @@ impl Coordinator {
     pub fn fetch_offsets(
         &self,
         group_id: &str,
-        partitions: Option<Vec<(String, Vec<i32>)>>,
-    ) -> Vec<(String, i32, Option<Committed>)> {
+        partitions: Option<Vec<(String, Vec<PartitionIndex>)>>,
+    ) -> Vec<(String, PartitionIndex, Option<Committed>)> {
         let groups = self.groups();
         let offsets = groups.get(group_id).map(|e| &e.offsets);
         match partitions {
@@ -91,8 +93,8 @@ impl Coordinator {
     pub async fn delete_offsets(
         &self,
         group_id: &str,
-        partitions: Vec<(String, i32)>,
-    ) -> Result<Vec<(String, i32, Result<()>)>> {
+        partitions: Vec<(String, PartitionIndex)>,
+    ) -> Result<Vec<(String, PartitionIndex, Result<()>)>> {
         let _write = self.write_lock.lock().await;
         let subscribed = {
             let groups = self.groups();
@@ -101,7 +103,7 @@ impl Coordinator {
             })?;
             subscribed_topics(&entry.group)
         };
-        let results: Vec<(String, i32, Result<()>)> = partitions
+        let results: Vec<(String, PartitionIndex, Result<()>)> = partitions
             .into_iter()
             .map(|(topic, partition)| {
                 let result = if subscribed.contains(&topic) {
@@ -154,8 +156,6 @@ fn check_commit(commit: &Commit, topics: &Topics) -> Result<()> {
             size_bytes_max: METADATA_BYTES_MAX,
         });
     }
-    topics
-        .require(&commit.topic)?
-        .partition(fjord_partition::PartitionIndex(commit.partition))?;
+    topics.require(&commit.topic)?.partition(commit.partition)?;
     Ok(())
 }

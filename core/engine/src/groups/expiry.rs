@@ -8,6 +8,8 @@
 
 use std::collections::HashSet;
 
+use fjord_partition::PartitionIndex;
+
 use super::offsets::{self, Entry};
 use super::{Coordinator, Group, GroupEntry, GroupState};
 use crate::Result;
@@ -16,7 +18,7 @@ use crate::Result;
 #[derive(Debug, Default)]
 struct Expired {
     /// (group, topic, partition, commit timestamp) of each expired offset.
-    offsets: Vec<(String, String, i32, i64)>,
+    offsets: Vec<(String, String, PartitionIndex, i64)>,
     /// Groups left empty without offsets.
     groups: Vec<String>,
 }

@@ -30,7 +30,7 @@ use crate::clock::Clock;
 use crate::limits::{GROUP_ID_BYTES_MAX, GROUP_MEMBERS_DEFAULT, GROUPS_DEFAULT};
 use crate::topics::{Topic, Topics};
 use crate::{Error, Result};
-use fjord_partition::PartitionIndex;
+use fjord_partition::{LeaderEpoch, Offset, PartitionIndex};
 
 /// `__consumer_offsets` has one partition: a single node coordinates every group.
 const OFFSETS_PARTITION: PartitionIndex = PartitionIndex(0);
@@ -72,9 +72,10 @@ impl Default for GroupConfig {
 #[derive(Debug, Clone)]
 pub struct Commit {
     pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub leader_epoch: i32,
+    pub partition: PartitionIndex,
+    pub offset: Offset,
+    /// The leader epoch the consumer last saw, or `LeaderEpoch::UNKNOWN`.
+    pub leader_epoch: LeaderEpoch,
     pub metadata: Option<String>,
 }
 
@@ -420,7 +421,7 @@ impl Coordinator {
     /// Deletes an empty group and its commits (DeleteGroups).
     pub async fn delete_group(&self, group_id: &str) -> Result<()> {
         let _write = self.write_lock.lock().await;
-        let keys: Vec<(String, i32)> = {
+        let keys: Vec<(String, PartitionIndex)> = {
             let mut groups = self.groups();
             let entry = groups
                 .get_mut(group_id)
@@ -463,7 +464,7 @@ impl Coordinator {
 
 impl Coordinator {
     /// (group, topic, partition, committed offset) of every commit, for lag metrics.
-    pub fn all_offsets(&self) -> Vec<(String, String, i32, i64)> {
+    pub fn all_offsets(&self) -> Vec<(String, String, PartitionIndex, Offset)> {
         self.groups()
             .iter()
             .flat_map(|(group_id, e)| {

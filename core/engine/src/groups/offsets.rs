@@ -18,7 +18,7 @@ use fjord_record::{BatchBuilder, Compression, NewRecord, Records};
 use crate::blocking::BlockingPool;
 use crate::partition::{Isolation, PartitionStorage, ReadRange};
 use crate::{Error, Result};
-use fjord_partition::Offset;
+use fjord_partition::{LeaderEpoch, Offset, PartitionIndex};
 
 /// The internal topic's name, as in Kafka.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -35,8 +35,9 @@ const LOAD_READ_BYTES: usize = 1024 * 1024;
 /// A committed offset with what came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
-    pub offset: i64,
-    pub leader_epoch: i32,
+    pub offset: Offset,
+    /// The leader epoch the consumer last saw, or `LeaderEpoch::UNKNOWN`.
+    pub leader_epoch: LeaderEpoch,
     pub metadata: Option<String>,
     pub commit_timestamp_ms: i64,
 }
@@ -47,7 +48,7 @@ pub(crate) enum Entry {
     Offset {
         group_id: String,
         topic: String,
-        partition: i32,
+        partition: PartitionIndex,
         committed: Option<Committed>,
     },
     Group {
@@ -70,12 +71,12 @@ impl Entry {
                 put_i16(&mut key, OFFSET_KEY_VERSION);
                 put_string(&mut key, Some(group_id));
                 put_string(&mut key, Some(topic));
-                key.extend_from_slice(&partition.to_be_bytes());
+                key.extend_from_slice(&partition.0.to_be_bytes());
                 let value = committed.as_ref().map(|c| {
                     let mut value = Vec::new();
                     put_i16(&mut value, OFFSET_VALUE_VERSION);
-                    value.extend_from_slice(&c.offset.to_be_bytes());
-                    value.extend_from_slice(&c.leader_epoch.to_be_bytes());
+                    value.extend_from_slice(&c.offset.0.to_be_bytes());
+                    value.extend_from_slice(&c.leader_epoch.0.to_be_bytes());
                     put_string(&mut value, Some(c.metadata.as_deref().unwrap_or("")));
                     value.extend_from_slice(&c.commit_timestamp_ms.to_be_bytes());
                     value
@@ -112,7 +113,7 @@ impl Entry {
             0 | 1 => {
                 let group_id = key.string()??;
                 let topic = key.string()??;
-                let partition = key.i32()?;
+                let partition = PartitionIndex(key.i32()?);
                 let committed = match value {
                     None => None,
                     Some(value) => Some(decode_offset_value(value)?),
@@ -148,8 +149,8 @@ impl Entry {
 fn decode_offset_value(value: &[u8]) -> Option<Committed> {
     let mut value = Reader(value);
     let version = value.i16()?;
-    let offset = value.i64()?;
-    let leader_epoch = if version >= 3 { value.i32()? } else { -1 };
+    let offset = Offset(value.i64()?);
+    let leader_epoch = LeaderEpoch(if version >= 3 { value.i32()? } else { -1 });
     let metadata = value.string()?;
     let commit_timestamp_ms = value.i64()?;
     Some(Committed {
@@ -229,7 +230,7 @@ pub(crate) async fn load(
 }
 
 /// Folds loaded entries into each group's committed offsets and last generation.
-pub(crate) type GroupOffsets = BTreeMap<(String, i32), Committed>;
+pub(crate) type GroupOffsets = BTreeMap<(String, PartitionIndex), Committed>;
 
 pub(crate) fn fold(entries: Vec<Entry>) -> BTreeMap<String, (i32, GroupOffsets)> {
     let mut groups: BTreeMap<String, (i32, GroupOffsets)> = BTreeMap::new();
@@ -318,8 +319,8 @@ mod tests {
     #[test]
     fn entries_round_trip_and_fold() {
         let committed = Committed {
-            offset: 42,
-            leader_epoch: 3,
+            offset: Offset(42),
+            leader_epoch: LeaderEpoch(3),
             metadata: Some("m".into()),
             commit_timestamp_ms: 1000,
         };
@@ -327,7 +328,7 @@ mod tests {
             Entry::Offset {
                 group_id: "g".into(),
                 topic: "t".into(),
-                partition: 2,
+                partition: PartitionIndex(2),
                 committed: Some(committed.clone()),
             },
             Entry::Group {
@@ -337,7 +338,7 @@ mod tests {
             Entry::Offset {
                 group_id: "g".into(),
                 topic: "t".into(),
-                partition: 3,
+                partition: PartitionIndex(3),
                 committed: None,
             },
         ];
@@ -351,7 +352,10 @@ mod tests {
         assert_eq!(decoded, entries);
         let groups = fold(decoded);
         assert_eq!(groups["g"].0, 7);
-        assert_eq!(groups["g"].1[&("t".to_string(), 2)], committed);
+        assert_eq!(
+            groups["g"].1[&("t".to_string(), PartitionIndex(2))],
+            committed
+        );
         assert!(Entry::decode(&[0, 9], None).is_none());
         assert!(Entry::decode(&[0, 1, 0, 50, b'x'], None).is_none());
     }

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fjord_engine::{Commit, Engine, EngineConfig, GroupState, Identity, ManualClock};
+use fjord_engine::{
+    Commit, Engine, EngineConfig, GroupState, Identity, LeaderEpoch, ManualClock, Offset,
+    PartitionIndex,
+};
 
 use crate::support::{START_MS, stable_member};
 
@@ -29,9 +32,9 @@ async fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> anyhow::Result
 fn commit(topic: &str, offset: i64) -> Commit {
     Commit {
         topic: topic.into(),
-        partition: 0,
-        offset,
-        leader_epoch: -1,
+        partition: PartitionIndex(0),
+        offset: Offset(offset),
+        leader_epoch: LeaderEpoch::UNKNOWN,
         metadata: None,
     }
 }
@@ -108,7 +111,7 @@ async fn an_empty_group_stays_listed_until_its_offsets_expire_and_not_after_a_re
     assert_eq!(kept.len(), 1);
     assert_eq!(
         (kept[0].0.as_str(), kept[0].2.as_ref().map(|c| c.offset)),
-        ("subscribed", Some(10))
+        ("subscribed", Some(Offset(10)))
     );
 
     // The last member leaves: EMPTY, listed, offsets kept for a retention from now.
