@@ -49,11 +49,6 @@ fn response_error(error: &Error) -> ResponseError {
 fn log_error(error: &fjord_engine::LogError) -> ResponseError {
     use fjord_engine::LogError as Log;
     match error {
-        Log::InvalidBatch(_) => ResponseError::CorruptMessage,
-        Log::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
-        Log::AppendTooLarge { .. } => ResponseError::RecordListTooLarge,
-        Log::EmptyAppend => ResponseError::InvalidRecord,
-        Log::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         Log::StaleLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
         Log::OffsetOverflow { .. } => ResponseError::InvalidRecord,
         Log::Io { .. } | Log::Corrupt { .. } | Log::NotALog { .. } => {
@@ -61,10 +56,6 @@ fn log_error(error: &fjord_engine::LogError) -> ResponseError {
         }
         Log::AlreadyExists { .. } => ResponseError::TopicAlreadyExists,
         Log::Partition(refused) => partition_error(refused),
-        Log::InvalidRecords { rule, .. } => match rule {
-            fjord_engine::RecordRule::KeyRequired => ResponseError::InvalidRecord,
-            fjord_engine::RecordRule::TimestampOutOfRange => ResponseError::InvalidTimestamp,
-        },
     }
 }
 
@@ -116,6 +107,15 @@ impl Refusal {
 fn partition_error(error: &fjord_engine::PartitionError) -> ResponseError {
     use fjord_engine::PartitionError as Refused;
     match error {
+        Refused::InvalidBatch(_) => ResponseError::CorruptMessage,
+        Refused::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        Refused::AppendTooLarge { .. } => ResponseError::RecordListTooLarge,
+        Refused::EmptyAppend => ResponseError::InvalidRecord,
+        Refused::InvalidRecords { rule, .. } => match rule {
+            fjord_engine::RecordRule::KeyRequired => ResponseError::InvalidRecord,
+            fjord_engine::RecordRule::TimestampOutOfRange => ResponseError::InvalidTimestamp,
+        },
+        Refused::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         Refused::InvalidConfig { .. } => ResponseError::InvalidConfig,
         Refused::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         Refused::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,

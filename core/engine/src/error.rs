@@ -3,9 +3,10 @@ use std::path::PathBuf;
 /// What can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A failure of the local log's storage (never a refusal: those are `Partition`).
     #[error("log error: {0}")]
-    Log(#[from] fjord_log::Error),
-    /// A refused config or producer batch (the rules every storage shares).
+    Log(fjord_log::Error),
+    /// A refused config, producer batch or read: the rules every storage shares.
     #[error(transparent)]
     Partition(#[from] fjord_partition::Error),
     #[error("I/O error on {path}: {source}")]
@@ -89,6 +90,16 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A refusal the log gives is the shared rules' refusal: one place to look for it.
+impl From<fjord_log::Error> for Error {
+    fn from(error: fjord_log::Error) -> Self {
+        match error {
+            fjord_log::Error::Partition(refused) => Self::Partition(refused),
+            other => Self::Log(other),
+        }
+    }
+}
 
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {

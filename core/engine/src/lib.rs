@@ -61,10 +61,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use engine::{AppendRequest, Engine, FetchPartition, Origin, PartitionRead, Upkeep, Waiter};
 pub use error::{Error, Result};
-pub use fjord_log::{Error as LogError, RecordError, RecordRule};
+pub use fjord_log::Error as LogError;
 pub use fjord_partition::{
     CleanupPolicy, Error as PartitionError, FlushPolicy, LeaderEpoch, Offset, PartitionIndex,
-    ProducerEpoch, ProducerId, TopicConfig,
+    ProducerEpoch, ProducerId, RecordError, RecordRule, TopicConfig,
 };
 pub use groups::offsets::{Committed, OFFSETS_TOPIC};
 pub use groups::{

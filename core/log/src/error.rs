@@ -10,33 +10,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("rejected batch: {0}")]
-    InvalidBatch(#[source] fjord_record::Error),
-    #[error("batch of {size_bytes} bytes exceeds max.message.bytes {size_bytes_max}")]
-    BatchTooLarge {
-        size_bytes: usize,
-        size_bytes_max: usize,
-    },
-    #[error("append of {size_bytes} bytes exceeds the limit of {size_bytes_max} per append")]
-    AppendTooLarge {
-        size_bytes: usize,
-        size_bytes_max: usize,
-    },
-    #[error("empty append: no batches given")]
-    EmptyAppend,
     #[error("corrupt data in {path} at byte {position}: {reason}")]
     Corrupt {
         path: PathBuf,
         position: u64,
         reason: String,
-    },
-    #[error(
-        "offset {offset} is out of range: log start offset {log_start_offset}, log end offset {log_end_offset}"
-    )]
-    OffsetOutOfRange {
-        offset: i64,
-        log_start_offset: i64,
-        log_end_offset: i64,
     },
     #[error("leader epoch {leader_epoch} is older than the latest epoch {latest_epoch} in the log")]
     StaleLeaderEpoch {
@@ -52,17 +30,14 @@ pub enum Error {
     Partition(#[from] fjord_partition::Error),
     #[error("log {path} already exists")]
     AlreadyExists { path: PathBuf },
-    #[error("batch refused: {message}")]
-    InvalidRecords {
-        rule: crate::RecordRule,
-        /// The first refused record's message.
-        message: String,
-        /// Each refused record (at most `limits::RECORD_ERRORS_MAX`).
-        records: Vec<crate::RecordError>,
-    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A batch that does not parse: refused as the shared rules refuse it.
+pub(crate) fn invalid_batch(error: fjord_record::Error) -> Error {
+    Error::Partition(fjord_partition::Error::InvalidBatch(error))
+}
 
 /// Attaches the path to an I/O error: `file.read_at(..).map_err(io(path))`.
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {

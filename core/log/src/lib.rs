@@ -1,7 +1,7 @@
 //! Fjord's partition log: the durable, segmented store of Kafka record batches.
 //!
 //! A [`Log`] holds one partition. It stores batches exactly as producers sent them (format
-//! v2, checked by `fjord-record`), assigning only the base offset, the leader epoch and, if
+//! v2, checked by the rules every storage shares, `fjord_partition::check_batches`), assigning only the base offset, the leader epoch and, if
 //! the topic asks, the log-append time. Reads hand back the stored bytes, CRC-checked once, never
 //! re-encoded. A [`Store`] is the data directory of many logs: it shares one [`FilePool`]
 //! that caps open files, and owns the clean-shutdown marker.
@@ -99,7 +99,8 @@ pub use epoch::EpochEntry;
 pub use error::{Error, Result};
 pub use fjord_partition::{CleanupPolicy, FlushPolicy, TopicConfig};
 pub use fjord_partition::{PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch};
-pub use log::{AppendInfo, Fetched, Log, OpenReport, RecordError, RecordRule, Recovery};
+pub use fjord_partition::{RecordError, RecordRule};
+pub use log::{AppendInfo, Fetched, Log, OpenReport, Recovery};
 pub use pool::FilePool;
 pub use retention::RetentionOutcome;
 pub use segment::{FileSlice, TimestampOffset};

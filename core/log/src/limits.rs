@@ -5,7 +5,7 @@
 pub const BATCH_BYTES_MAX: usize = fjord_partition::limits::BATCH_BYTES_MAX;
 
 /// Largest buffer one `append` accepts (all its batches together).
-pub const APPEND_BYTES_MAX: usize = 256 * 1024 * 1024;
+pub const APPEND_BYTES_MAX: usize = fjord_partition::limits::APPEND_BYTES_MAX;
 
 /// Largest `segment.bytes`: index entries hold 32-bit positions.
 pub const SEGMENT_BYTES_MAX: u64 = fjord_partition::limits::SEGMENT_BYTES_MAX;
@@ -30,13 +30,6 @@ pub const COMPACTION_KEY_BYTES_MAX: usize = 128 * 1024 * 1024;
 
 /// Largest decompressed batch compaction and timestamp look-up will inflate.
 pub const DECOMPRESSED_BYTES_MAX: usize = fjord_record::DECOMPRESSED_BYTES_MAX;
-
-/// Largest decompressed size of one producer batch the append check inflates. A batch that
-/// inflates further is refused as a likely decompression bomb.
-pub const VALIDATION_DECOMPRESSED_BYTES_MAX: usize = 64 * 1024 * 1024;
-
-/// Refused records named in one refusal (KIP-467); past it the batch is refused all the same.
-pub const RECORD_ERRORS_MAX: usize = 1_000;
 
 /// Most leader epochs kept in the epoch cache file.
 pub const LEADER_EPOCHS_MAX: usize = 65_536;

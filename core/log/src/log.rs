@@ -8,18 +8,15 @@ use fjord_record::{HEADER_BYTES, TimestampType};
 
 use crate::checkpoint::{Checkpoint, sync_dir};
 use crate::epoch::{EpochEntry, LeaderEpochCache};
-use crate::limits::APPEND_BYTES_MAX;
+use crate::error::{invalid_batch, io};
 use crate::pool::FilePool;
 use crate::segment::{LOG_SUFFIX, Segment, TimestampOffset};
-use crate::{Error, FlushPolicy, Result, TopicConfig, error::io};
-use fjord_partition::ProducerStates;
+use crate::{Error, FlushPolicy, Result, TopicConfig};
+use fjord_partition::{CheckedBatch, ProducerStates, check_batches, convert_batches};
 
-mod convert;
 mod read;
-mod validate;
 
 pub use read::Fetched;
-pub use validate::{RecordError, RecordRule};
 
 /// What an append wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,14 +29,6 @@ pub struct AppendInfo {
     /// The batch was a producer's retry of one already in the log: nothing was written and
     /// the offsets are the original's.
     pub duplicate: bool,
-}
-
-/// One validated incoming batch: where it sits in the append buffer, and its header.
-pub(crate) struct Span {
-    pub(crate) position: usize,
-    pub(crate) size_bytes: usize,
-    pub(crate) offsets_count: i64,
-    pub(crate) header: fjord_record::BatchHeader,
 }
 
 /// How to treat the data on disk when opening a log.
@@ -335,6 +324,16 @@ impl Log {
             .expect("a log always has an active segment")
     }
 
+    /// Checks a producer's batches with the shared rules (`fjord_partition::check_batches`).
+    fn check(&self, batches: &[u8], now_ms: i64) -> Result<Vec<CheckedBatch>> {
+        let partition = self
+            .dir
+            .file_name()
+            .map(|name| name.to_string_lossy())
+            .unwrap_or_default();
+        Ok(check_batches(batches, &self.config, &partition, now_ms)?)
+    }
+
     /// Appends producer batches: checks each one whole (length, CRC, every record), assigns
     /// offsets from the log end offset and the leader epoch (and log-append time if the
     /// topic uses it), writes them, and syncs as the flush policy says. Nothing is written if
@@ -344,15 +343,6 @@ impl Log {
     /// 61-byte header, so the log writes a changed copy of each header and the producer's
     /// bytes after it, in one vectored write.
     pub fn append(&mut self, batches: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
-        if batches.is_empty() {
-            return Err(Error::EmptyAppend);
-        }
-        if batches.len() > APPEND_BYTES_MAX {
-            return Err(Error::AppendTooLarge {
-                size_bytes: batches.len(),
-                size_bytes_max: APPEND_BYTES_MAX,
-            });
-        }
         if let Some(latest) = self.epochs.latest()
             && leader_epoch < latest.leader_epoch
         {
@@ -361,7 +351,7 @@ impl Log {
                 latest_epoch: latest.leader_epoch,
             });
         }
-        let spans = self.validate(batches, now_ms)?;
+        let spans = self.check(batches, now_ms)?;
         if let Some(original) = self.find_duplicate(&spans)? {
             return Ok(AppendInfo {
                 base_offset: original.base_offset,
@@ -372,10 +362,10 @@ impl Log {
             });
         }
         let converted: Vec<u8>;
-        let (batches, spans) = match self.convert(batches, &spans)? {
+        let (batches, spans) = match convert_batches(batches, &spans, &self.config)? {
             Some(bytes) => {
                 converted = bytes;
-                let spans = self.validate(&converted, now_ms)?;
+                let spans = self.check(&converted, now_ms)?;
                 (&converted[..], spans)
             }
             None => (batches, spans),
@@ -397,17 +387,16 @@ impl Log {
             let batch = &batches[span.position..span.position + span.size_bytes];
             let (header, records) = batch.split_at(HEADER_BYTES);
             let mut header: [u8; HEADER_BYTES] = header.try_into().map_err(|_| {
-                Error::InvalidBatch(fjord_record::Error::Truncated {
+                invalid_batch(fjord_record::Error::Truncated {
                     position: span.position,
                     needed_bytes: HEADER_BYTES,
                     available_bytes: batch.len(),
                 })
             })?;
-            fjord_record::assign(&mut header, next_offset, leader_epoch)
-                .map_err(Error::InvalidBatch)?;
+            fjord_record::assign(&mut header, next_offset, leader_epoch).map_err(invalid_batch)?;
             if log_append_time_ms >= 0 {
                 fjord_record::set_log_append_time_split(&mut header, records, log_append_time_ms)
-                    .map_err(Error::InvalidBatch)?;
+                    .map_err(invalid_batch)?;
             }
             headers.push(header);
             next_offset += span.offsets_count;

@@ -6,12 +6,12 @@
 
 use std::path::Path;
 
-use fjord_partition::{ProducerBatch, ProducerStates};
+use fjord_partition::{CheckedBatch, ProducerBatch, ProducerStates};
 use fjord_record::NO_PRODUCER_ID;
 
 use crate::checkpoint::{read_checked, with_crc, write_atomically};
-use crate::log::Span;
-use crate::{Error, Log, Recovery, Result};
+use crate::error::invalid_batch;
+use crate::{Log, Recovery, Result};
 
 pub(crate) const SNAPSHOT_FILE: &str = "producer.snapshot";
 
@@ -60,7 +60,7 @@ impl Log {
                 break;
             }
             for batch in fjord_record::batches(&buffer) {
-                let header = batch.map_err(Error::InvalidBatch)?.header;
+                let header = batch.map_err(invalid_batch)?.header;
                 if header.producer_id != NO_PRODUCER_ID {
                     self.producers.update(&header);
                     self.producers_dirty = true;
@@ -74,14 +74,14 @@ impl Log {
     /// The original of a retried batch, if the append is one; an error if any batch breaks
     /// its producer's sequence or epoch. Batches are checked in order, each seeing the ones
     /// before it in the same append.
-    pub(crate) fn find_duplicate(&self, spans: &[Span]) -> Result<Option<ProducerBatch>> {
+    pub(crate) fn find_duplicate(&self, spans: &[CheckedBatch]) -> Result<Option<ProducerBatch>> {
         Ok(self
             .producers
             .check_append(spans.iter().map(|span| &span.header))?)
     }
 
     /// Records the batches of an append that went to the log from `base_offset` on.
-    pub(crate) fn record_producers(&mut self, spans: &[Span], base_offset: i64) {
+    pub(crate) fn record_producers(&mut self, spans: &[CheckedBatch], base_offset: i64) {
         let mut next_offset = base_offset;
         for span in spans {
             if span.header.producer_id != NO_PRODUCER_ID {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::checkpoint::sync_dir;
-use crate::{Error, Log, Result};
+use crate::{Log, Result};
 
 /// What one retention pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +62,12 @@ impl Log {
     /// pass the high watermark. Returns the new log start offset.
     pub fn delete_records(&mut self, offset: i64) -> Result<i64> {
         if offset < 0 || offset > self.high_watermark() {
-            return Err(Error::OffsetOutOfRange {
+            return Err(fjord_partition::Error::OffsetOutOfRange {
                 offset,
                 log_start_offset: self.log_start_offset,
                 log_end_offset: self.high_watermark(),
-            });
+            }
+            .into());
         }
         if offset > self.log_start_offset {
             self.log_start_offset = offset;

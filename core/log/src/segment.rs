@@ -379,7 +379,7 @@ impl Segment {
         let index_path = file_path(dir, self.base_offset, INDEX_SUFFIX);
         let time_path = file_path(dir, self.base_offset, TIME_INDEX_SUFFIX);
         for (header, records) in batches {
-            let header = BatchHeader::parse(header).map_err(Error::InvalidBatch)?;
+            let header = BatchHeader::parse(header).map_err(crate::error::invalid_batch)?;
             let size_bytes = (fjord_record::HEADER_BYTES + records.len()) as u64;
             let scanned = Scanned {
                 position: self.size_bytes,
@@ -408,7 +408,7 @@ impl Segment {
     ) -> Result<()> {
         let mut parts = Vec::new();
         for batch in fjord_record::batches(bytes) {
-            let batch = batch.map_err(Error::InvalidBatch)?;
+            let batch = batch.map_err(crate::error::invalid_batch)?;
             parts.push(batch.bytes.split_at(fjord_record::HEADER_BYTES));
         }
         self.append(dir, pool, &parts, index_interval_bytes)

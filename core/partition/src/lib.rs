@@ -1,17 +1,21 @@
 //! What every partition storage shares, whatever keeps its bytes: the topic config
-//! ([`TopicConfig`], Kafka's names and defaults), the idempotent-producer state
-//! ([`ProducerStates`]) and the numbers that must not be mixed up ([`Offset`],
-//! [`PartitionIndex`], [`ProducerId`], [`ProducerEpoch`], [`LeaderEpoch`]).
+//! ([`TopicConfig`], Kafka's names and defaults), the check of a producer's batches before
+//! they are written ([`check_batches`], [`convert_batches`]: Kafka's log validator rules),
+//! the idempotent-producer state ([`ProducerStates`]), the refusals they give ([`Error`])
+//! and the numbers that must not be mixed up ([`Offset`], [`PartitionIndex`],
+//! [`ProducerId`], [`ProducerEpoch`], [`LeaderEpoch`]).
 //!
 //! # Why a crate of its own
 //! The engine's partition contract must be implementable by a storage other than the local
 //! log (a diskless partition keeping batches in object storage and their order in
-//! PostgreSQL). Such a storage needs the same topic configs and the same producer rules as
-//! the log, so they live here, below both, and neither depends on the other for them.
+//! PostgreSQL). Such a storage needs the same topic configs, batch checks and producer rules
+//! as the log, so they live here, below both, and neither depends on the other for them.
 //!
 //! # Invariants
 //! - No I/O: this crate is state machines and parsing. A storage decides where a producer
 //!   snapshot or a config is kept; this crate only encodes and decodes them.
+//! - A batch is stored only after [`check_batches`] accepted it whole: length, CRC, every
+//!   record (decompressed under a limit), `max.message.bytes`, and the topic's record rules.
 //! - A [`TopicConfig`] that [`TopicConfig::validate`] accepts is one every storage can apply;
 //!   a storage with narrower limits checks them on top.
 //! - Producer rules are Kafka's (`ProducerStateManager`): sequences continue by one per
@@ -23,8 +27,10 @@ mod error;
 pub mod limits;
 mod producer;
 mod types;
+mod validate;
 
 pub use config::{CleanupPolicy, FlushPolicy, TopicConfig};
 pub use error::{Error, Result};
 pub use producer::{Check, PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch, ProducerStates};
 pub use types::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};
+pub use validate::{CheckedBatch, RecordError, RecordRule, check_batches, convert_batches};

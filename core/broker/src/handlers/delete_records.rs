@@ -46,7 +46,7 @@ async fn delete(context: &Context, topic: &str, index: i32, offset: i64) -> Resu
         offset
     };
     if offset < 0 || offset > offsets.high_watermark.0 {
-        return Err(fjord_engine::LogError::OffsetOutOfRange {
+        return Err(fjord_engine::PartitionError::OffsetOutOfRange {
             offset,
             log_start_offset: offsets.log_start_offset.0,
             log_end_offset: offsets.high_watermark.0,

@@ -150,7 +150,7 @@ fn answer(
             let refused = refusal(error_code(&error));
             match error {
                 // v8+ (KIP-467): which records were bad, and why.
-                fjord_engine::Error::Log(fjord_engine::LogError::InvalidRecords {
+                fjord_engine::Error::Partition(fjord_engine::PartitionError::InvalidRecords {
                     message,
                     records,
                     ..

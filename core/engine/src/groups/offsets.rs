@@ -161,6 +161,11 @@ fn decode_offset_value(value: &[u8]) -> Option<Committed> {
     })
 }
 
+/// A record of the offsets topic that does not parse.
+fn invalid_batch(error: fjord_record::Error) -> Error {
+    Error::Partition(fjord_partition::Error::InvalidBatch(error))
+}
+
 /// Entries as one batch for the offsets partition.
 pub(crate) fn encode_batch(entries: &[Entry], now_ms: i64) -> Result<bytes::Bytes> {
     let mut builder = BatchBuilder::new(Compression::None);
@@ -173,11 +178,9 @@ pub(crate) fn encode_batch(entries: &[Entry], now_ms: i64) -> Result<bytes::Byte
                 value: value.as_deref(),
                 headers: &[],
             })
-            .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+            .map_err(invalid_batch)?;
     }
-    let batch = builder
-        .build()
-        .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+    let batch = builder.build().map_err(invalid_batch)?;
     Ok(bytes::Bytes::from(batch))
 }
 
@@ -209,13 +212,13 @@ pub(crate) async fn load(
             })
             .await?;
         for batch in fjord_record::batches(&buffer) {
-            let batch = batch.map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+            let batch = batch.map_err(invalid_batch)?;
             offset = offset.max(Offset(batch.header.next_offset()));
             let records = batch
                 .decompressed_record_bytes(fjord_record::DECOMPRESSED_BYTES_MAX)
-                .map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+                .map_err(invalid_batch)?;
             for record in Records::new(&records) {
-                let record = record.map_err(|e| Error::Log(fjord_log::Error::InvalidBatch(e)))?;
+                let record = record.map_err(invalid_batch)?;
                 match record.key.and_then(|key| Entry::decode(key, record.value)) {
                     Some(entry) => entries.push(entry),
                     None => tracing::warn!(

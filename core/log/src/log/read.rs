@@ -5,8 +5,8 @@
 use bytes::Bytes;
 
 use super::Log;
+use crate::Result;
 use crate::segment::{FileSlice, SliceRead};
-use crate::{Error, Result};
 
 /// Stored batches for a consumer, as [`Log::fetch`] found them.
 #[derive(Debug, Clone)]
@@ -117,11 +117,12 @@ impl Log {
     fn readable_up_to(&self, offset: i64, max_offset: i64) -> Result<i64> {
         let log_end_offset = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end_offset {
-            return Err(Error::OffsetOutOfRange {
+            return Err(fjord_partition::Error::OffsetOutOfRange {
                 offset,
                 log_start_offset: self.log_start_offset,
                 log_end_offset,
-            });
+            }
+            .into());
         }
         Ok(max_offset.min(log_end_offset))
     }

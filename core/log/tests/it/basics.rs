@@ -1,4 +1,5 @@
 use fjord_log::{Error, FlushPolicy, Log, Recovery, Store, TopicConfig, TopicPartition};
+use fjord_partition::Error as Refused;
 use fjord_record::{Compression, TimestampType};
 
 use crate::support::{batch, decode, filler, new_log, pool, read_all, small_config};
@@ -35,7 +36,10 @@ fn append_assigns_offsets_and_reads_return_stored_bytes() -> anyhow::Result<()> 
     assert!(log.read(5, 100, i64::MAX)?.is_empty());
     assert!(matches!(
         log.read(6, 100, i64::MAX),
-        Err(Error::OffsetOutOfRange { offset: 6, .. })
+        Err(Error::Partition(Refused::OffsetOutOfRange {
+            offset: 6,
+            ..
+        }))
     ));
     Ok(())
 }
@@ -69,19 +73,26 @@ fn bad_batches_are_rejected_before_touching_the_file() -> anyhow::Result<()> {
     both.extend_from_slice(&corrupt);
     assert!(matches!(
         log.append(&both, 0, 0),
-        Err(Error::InvalidBatch(fjord_record::Error::CrcMismatch { .. }))
+        Err(Error::Partition(Refused::InvalidBatch(
+            fjord_record::Error::CrcMismatch { .. }
+        )))
     ));
     let torn = good[..good.len() - 3].to_vec();
     assert!(matches!(
         log.append(&torn, 0, 0),
-        Err(Error::InvalidBatch(fjord_record::Error::Truncated { .. }))
+        Err(Error::Partition(Refused::InvalidBatch(
+            fjord_record::Error::Truncated { .. }
+        )))
     ));
     let huge = filler(1, 2_000_000, 0);
     assert!(matches!(
         log.append(&huge, 0, 0),
-        Err(Error::BatchTooLarge { .. })
+        Err(Error::Partition(Refused::BatchTooLarge { .. }))
     ));
-    assert!(matches!(log.append(&[], 0, 0), Err(Error::EmptyAppend)));
+    assert!(matches!(
+        log.append(&[], 0, 0),
+        Err(Error::Partition(Refused::EmptyAppend))
+    ));
     assert_eq!((log.log_end_offset(), log.size_bytes()), (0, 0));
     log.append(&good, 0, 0)?;
     assert_eq!(log.log_end_offset(), 2);
@@ -216,12 +227,12 @@ fn delete_records_and_retention_move_the_log_start_offset() -> anyhow::Result<()
     log.set_high_watermark(log.log_end_offset());
     assert!(matches!(
         log.delete_records(41),
-        Err(Error::OffsetOutOfRange { .. })
+        Err(Error::Partition(Refused::OffsetOutOfRange { .. }))
     ));
     assert_eq!(log.delete_records(5)?, 5);
     assert!(matches!(
         log.read(4, 100, i64::MAX),
-        Err(Error::OffsetOutOfRange { .. })
+        Err(Error::Partition(Refused::OffsetOutOfRange { .. }))
     ));
     assert_eq!(read_all(&log)?.first().map(|r| r.offset), Some(5));
     let before = log.size_bytes();

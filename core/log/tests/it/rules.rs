@@ -2,6 +2,7 @@
 //! (KIP-937), each refused record named (KIP-467), nothing written.
 
 use fjord_log::{Error, RecordRule, TopicConfig};
+use fjord_partition::Error as Refused;
 use fjord_record::{Compression, TimestampType};
 
 use crate::support::{batch, compact_config, new_log, small_config};
@@ -11,11 +12,11 @@ const HOUR_MS: i64 = 3_600_000;
 
 fn refused(result: fjord_log::Result<fjord_log::AppendInfo>) -> (RecordRule, Vec<i32>, String) {
     match result {
-        Err(Error::InvalidRecords {
+        Err(Error::Partition(Refused::InvalidRecords {
             rule,
             message,
             records,
-        }) => (
+        })) => (
             rule,
             records.iter().map(|r| r.batch_index).collect(),
             message,
