@@ -34,7 +34,7 @@ apt_install() {
 
 require_clients() {
     # Real Kafka clients for tests/clients: kcat (librdkafka 2.0.2, Debian), confluent-kafka
-    # and kafka-python (PyPI), driven by pytest.
+    # and kafka-python (PyPI), @platformatic/kafka (npm), driven by pytest.
     apt_install kcat
     command -v python3 >/dev/null 2>&1 || apt_install python3
     # A virtual environment under target/: pinned versions, no system packages touched.
@@ -46,6 +46,10 @@ require_clients() {
     fi
     target/test-venv/bin/python -m pip install --quiet --disable-pip-version-check \
         -r tests/clients/requirements.txt
+    # An npm client (@platformatic/kafka, pinned by its lock file) for the newest versions.
+    command -v node >/dev/null 2>&1 || apt_install nodejs
+    command -v npm >/dev/null 2>&1 || apt_install npm
+    npm ci --prefix tests/clients/node --silent --no-audit --no-fund
 }
 
 require_toolchain
