@@ -262,11 +262,14 @@ impl PartitionStorage for LocalPartition {
 
     /// Closes the log: flushed, its producer snapshot and checkpoints written.
     fn close(&self) -> StorageFuture<'_, ()> {
-        let log = self.take_log();
-        Box::pin(self.pool.run(move || match log {
-            Some(log) => Ok(log.close()?),
-            None => Ok(()),
-        }))
+        // Taken on the pool: an append still in flight holds the lock across its sync.
+        self.on_pool(|shared| {
+            let log = shared.log.write().unwrap_or_else(|e| e.into_inner()).take();
+            match log {
+                Some(log) => Ok(log.close()?),
+                None => Ok(()),
+            }
+        })
     }
 }
 
