@@ -208,6 +208,22 @@ pub(crate) async fn dispatch(
     Ok(Some(Response::Message(response)))
 }
 
+/// The name of the topic a request names: by its id in the versions that name topics by id
+/// (KIP-516: Produce and Fetch from v13), else by its name. An id naming no topic is
+/// `UnknownTopicId`.
+pub(crate) fn topic_name(
+    context: &Context,
+    by_id: bool,
+    name: &str,
+    id: uuid::Uuid,
+) -> fjord_engine::Result<String> {
+    if by_id {
+        context.engine().topic_name_of(id)
+    } else {
+        Ok(name.to_string())
+    }
+}
+
 /// Fields that exist only from some version on must keep their default below it: the codec
 /// refuses to encode them otherwise. `since(version, first, value, default)` picks.
 pub(crate) fn since<T>(version: i16, first: i16, value: T, default: T) -> T {

@@ -82,12 +82,12 @@ fn plan(context: &Context, version: i16, request: ProduceRequest) -> (Planned, V
         .topic_data
         .into_iter()
         .map(|topic_data| {
-            // From v13 a topic is named by its id (KIP-516).
-            let name = if version >= TOPIC_ID_VERSION_MIN {
-                context.engine().topic_name_of(topic_data.topic_id)
-            } else {
-                Ok(topic_data.name.to_string())
-            };
+            let name = super::topic_name(
+                context,
+                version >= TOPIC_ID_VERSION_MIN,
+                &topic_data.name,
+                topic_data.topic_id,
+            );
             let partitions = topic_data
                 .partition_data
                 .into_iter()

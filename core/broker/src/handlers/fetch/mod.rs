@@ -89,7 +89,7 @@ pub(crate) async fn handle(context: &Context, version: i16, request: FetchReques
             };
         }
     };
-    let names = resolve(context, &wanted);
+    let names = resolve(context, version, &wanted);
     let reads = read(context, &request, &wanted, &names).await;
     let offsets: Vec<Option<PartitionOffsets>> = reads
         .iter()
@@ -128,16 +128,15 @@ fn requested(version: i16, request: &FetchRequest) -> Vec<Wanted> {
 }
 
 /// Each wanted partition's topic name; a topic id naming no topic is UNKNOWN_TOPIC_ID.
-fn resolve(context: &Context, wanted: &[Wanted]) -> Vec<fjord_engine::Result<String>> {
+fn resolve(
+    context: &Context,
+    version: i16,
+    wanted: &[Wanted],
+) -> Vec<fjord_engine::Result<String>> {
+    let by_id = version >= TOPIC_ID_VERSION_MIN;
     wanted
         .iter()
-        .map(|w| {
-            if w.topic.id.is_nil() {
-                Ok(w.topic.name.to_string())
-            } else {
-                context.engine().topic_name_of(w.topic.id)
-            }
-        })
+        .map(|w| super::topic_name(context, by_id, &w.topic.name, w.topic.id))
         .collect()
 }
 
@@ -158,16 +157,20 @@ async fn read(
         Isolation::HighWatermark
     };
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    // Partitions of topics that resolved; the others are answered with the reason.
     let partitions: Arc<[FetchPartition]> = wanted
         .iter()
         .zip(names)
-        .map(|(w, name)| FetchPartition {
-            topic: name.as_ref().map_or_else(|_| String::new(), Clone::clone),
-            partition: PartitionIndex(w.partition),
-            offset: Offset(w.offset),
-            max_bytes: w.max_bytes,
+        .filter_map(|(w, name)| {
+            Some(FetchPartition {
+                topic: name.as_ref().ok()?.clone(),
+                partition: PartitionIndex(w.partition),
+                offset: Offset(w.offset),
+                max_bytes: w.max_bytes,
+            })
         })
         .collect();
+    let unresolved = partitions.len() < wanted.len();
     // Watch before the first read, so data landing between a read and the wait wakes it.
     let mut waiter = context
         .engine()
@@ -182,18 +185,41 @@ async fn read(
             .filter_map(|r| r.as_ref().ok())
             .map(|r| r.records.len())
             .sum();
-        let errors = reads.iter().any(|r| r.is_err());
+        let errors = unresolved || reads.iter().any(|r| r.is_err());
         // min_bytes 0 answers at once; otherwise wait for that much (at least one byte).
         if min_bytes == 0 || read_bytes >= min_bytes || errors || Instant::now() >= deadline {
-            return reads;
+            return merge(wanted, names, reads);
         }
         if !waiter.changed(deadline).await {
-            return context
+            let reads = context
                 .engine()
                 .read(Arc::clone(&partitions), max_bytes, isolation)
                 .await;
+            return merge(wanted, names, reads);
         }
     }
+}
+
+/// One result per wanted partition: the reads of the resolved ones, in order, and for a
+/// topic id that named no topic, UNKNOWN_TOPIC_ID.
+fn merge(
+    wanted: &[Wanted],
+    names: &[fjord_engine::Result<String>],
+    reads: Vec<fjord_engine::Result<PartitionRead>>,
+) -> Vec<fjord_engine::Result<PartitionRead>> {
+    let mut reads = reads.into_iter();
+    wanted
+        .iter()
+        .zip(names)
+        .map(|(w, name)| match name {
+            Ok(_) => reads
+                .next()
+                .unwrap_or(Err(fjord_engine::Error::ShuttingDown)),
+            Err(_) => Err(fjord_engine::Error::UnknownTopicId {
+                topic_id: w.topic.id,
+            }),
+        })
+        .collect()
 }
 
 /// The response: the included partitions, grouped by topic in order.
@@ -209,15 +235,6 @@ fn answer(
     let mut responses: Vec<FetchableTopicResponse> = Vec::new();
     let partitions = wanted.iter().zip(names).zip(reads).zip(include);
     for (((wanted, name), read), _) in partitions.filter(|(_, included)| **included) {
-        // A topic id that named no topic: say so, not "unknown topic ''".
-        let read = match name {
-            Err(fjord_engine::Error::UnknownTopicId { topic_id }) => {
-                Err(fjord_engine::Error::UnknownTopicId {
-                    topic_id: *topic_id,
-                })
-            }
-            _ => read,
-        };
         let data = PartitionData::default()
             .with_partition_index(wanted.partition)
             .with_preferred_read_replica(BrokerId(-1))
