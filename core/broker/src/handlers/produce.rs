@@ -23,7 +23,7 @@ const PRODUCE_VERSION_MIN_SERVED: i16 = super::produce_legacy::LEGACY_VERSION_MA
 const TOPIC_ID_VERSION_MIN: i16 = 13;
 
 /// Handles a produce request; `None` for acks=0, which gets no response. Every partition
-/// to write goes to the engine in one call (one job on its blocking pool per request).
+/// to write goes to the engine in one call, which appends the partitions concurrently.
 pub(crate) async fn handle(
     context: &Context,
     version: i16,

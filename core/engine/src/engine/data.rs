@@ -77,10 +77,11 @@ impl Engine {
         results.pop().unwrap_or(Err(Error::ShuttingDown))
     }
 
-    /// [`Engine::append`] for several partitions at once (a produce request's), as one job
-    /// on the blocking pool: one thread handoff for the request, not one per partition. One
-    /// result per request, in order; a refused partition does not stop the others. With
-    /// [`Acks::All`] each append also waits for the partition's durability step.
+    /// [`Engine::append`] for several partitions at once (a produce request's): the
+    /// partitions' appends run concurrently, each in its storage (the local log's on the
+    /// blocking pool, so a request's partitions use both cores). One result per request, in
+    /// order; a refused partition does not stop the others. With [`Acks::All`] each append
+    /// also waits for the partition's durability step.
     pub async fn append_all(
         &self,
         requests: Vec<AppendRequest>,
