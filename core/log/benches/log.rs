@@ -5,7 +5,7 @@
 //!   batch, against plain `write` of the same sizes (plus `fdatasync` per write when syncing).
 //! - Sequential read of the log against a raw sequential read of the same files: the first
 //!   pass after opening (every CRC checked), then later passes with a new buffer per read
-//!   (`Log::read`) and with one reused buffer (`Log::read_into`, the broker's path).
+//!   (`Log::read`) and with one reused buffer (`Log::read_into`, how start-up replays producer state).
 //!
 //! Each figure is the median of five interleaved runs; `sync(1)` runs before each append
 //! run so no run pays for the previous one's write-back.
@@ -200,7 +200,7 @@ fn raw_write(
 enum ReadMode {
     /// `Log::read`: a new buffer per read.
     Fresh,
-    /// `Log::read_into` one reused buffer, as the broker does.
+    /// `Log::read_into` one reused buffer, as producer-state replay does.
     Reused,
 }
 

@@ -79,7 +79,7 @@ impl Engine {
 
     /// [`Engine::append`] for several partitions at once (a produce request's): the
     /// partitions' appends run concurrently, each in its storage (the local log's on the
-    /// blocking pool, so a request's partitions use both cores). One result per request, in
+    /// blocking pool, so a request's partitions use several cores). One result per request, in
     /// order; a refused partition does not stop the others. With [`Acks::All`] each append
     /// also waits for the partition's durability step.
     pub async fn append_all(
@@ -89,6 +89,11 @@ impl Engine {
         acks: Acks,
     ) -> Vec<Result<Appended>> {
         let now_ms = self.clock.now_ms();
+        // A partition named twice keeps its appends in request order: one after the other.
+        let mut named = std::collections::HashSet::with_capacity(requests.len());
+        let concurrent = requests
+            .iter()
+            .all(|r| named.insert((r.topic.as_str(), r.partition)));
         let appends = requests.into_iter().map(|request| async move {
             let storage = self.writable(&request.topic, request.partition, origin)?;
             if origin != Origin::Coordinator {
@@ -100,7 +105,14 @@ impl Engine {
             }
             Ok(appended)
         });
-        join_all(appends.collect()).await
+        if concurrent {
+            return join_all(appends.collect()).await;
+        }
+        let mut results = Vec::new();
+        for append in appends {
+            results.push(append.await);
+        }
+        results
     }
 
     /// The partition `origin` may append to.
@@ -124,19 +136,32 @@ impl Engine {
     /// what `isolation` lets the reader see. The first partition with data gets its first
     /// batch whole however large (KIP-74); after it only whole batches within the budget.
     /// One result per partition, in order.
+    ///
+    /// The partitions are read at once, each as if it were the first; then, in order, a read
+    /// that the budget left by the ones before cannot hold is read again within that budget
+    /// (rare: fetch budgets are usually far above what a fetch finds).
     pub async fn read(
         &self,
         partitions: Arc<[FetchPartition]>,
         max_bytes_total: usize,
         isolation: Isolation,
     ) -> Vec<Result<PartitionRead>> {
+        let optimistic = partitions
+            .iter()
+            .map(|partition| self.read_one(partition, max_bytes_total, true, isolation));
+        let optimistic = join_all(optimistic.collect()).await;
         let mut budget = max_bytes_total;
         let mut read_bytes = 0usize;
         let mut results = Vec::with_capacity(partitions.len());
-        for partition in partitions.iter() {
-            let read = self
-                .read_one(partition, budget, read_bytes == 0, isolation)
-                .await;
+        for (partition, read) in partitions.iter().zip(optimistic) {
+            let allowed = partition.max_bytes.min(budget);
+            let read = match read {
+                // Not the first with data, and more than the budget left: read within it.
+                Ok(found) if read_bytes > 0 && found.records.len() > allowed => {
+                    self.read_one(partition, budget, false, isolation).await
+                }
+                other => other,
+            };
             if let Ok(read) = &read {
                 read_bytes += read.records.len();
                 budget = budget.saturating_sub(read.records.len());

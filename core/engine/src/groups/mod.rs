@@ -365,13 +365,14 @@ impl Coordinator {
         }
     }
 
-    /// Appends entries to the offsets topic as one batch.
+    /// Appends entries to the offsets topic as one batch, durable as `acks=all` is before
+    /// this returns (what a commit promises).
     async fn write(&self, entries: Vec<Entry>) -> Result<()> {
         let partition = self.offsets_topic.partition(OFFSETS_PARTITION)?;
         let now_ms = self.clock.now_ms();
         let batch = offsets::encode_batch(&entries, now_ms)?;
-        partition.append(batch, now_ms).await?;
-        Ok(())
+        let appended = partition.append(batch, now_ms).await?;
+        partition.make_durable(appended.last_offset).await
     }
 
     /// Every group: id, protocol type, state.

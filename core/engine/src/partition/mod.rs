@@ -259,7 +259,8 @@ pub trait PartitionStorage: Send + Sync + std::fmt::Debug {
     }
 
     /// Makes everything appended durable and lets go of the partition's resources; later
-    /// calls fail with `PartitionClosed`. Called at shutdown.
+    /// appends, reads and maintenance fail with `PartitionClosed` (the memory-only methods
+    /// keep answering with the last values). Called at shutdown.
     fn close(&self) -> StorageFuture<'_, ()> {
         ready(Ok(()))
     }

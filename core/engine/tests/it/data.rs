@@ -244,3 +244,106 @@ async fn only_the_brokers_own_topics_are_internal() -> anyhow::Result<()> {
     assert_eq!(appended.base_offset, Offset(0));
     Ok(())
 }
+
+/// Kafka's fetch budget (KIP-74) across partitions, whatever order the reads finish in: a
+/// partition with nothing new takes nothing; the first with data gets its first batch whole
+/// even past the total; the ones after get only whole batches within what is left.
+#[tokio::test]
+async fn a_read_spends_its_budget_in_partition_order() -> anyhow::Result<()> {
+    let test = TestEngine::open().await?;
+    let engine = &test.engine;
+    test.topic("budget", 4, &[]).await;
+    // Batches larger than `index.interval.bytes`, so every batch boundary is indexed and a
+    // read may end at any of them.
+    let one_batch = batch(400, 400, START_MS);
+    let batch_bytes = one_batch.len();
+    assert!(batch_bytes > 4096);
+    for partition in 1..4 {
+        for _ in 0..3 {
+            let batches = batch(400, 400, START_MS);
+            engine
+                .append("budget", PartitionIndex(partition), batches, Origin::Client)
+                .await?;
+        }
+    }
+    let wanted = |total_batches: usize| {
+        let partitions: Arc<[FetchPartition]> = (0..4)
+            .map(|partition| FetchPartition {
+                topic: "budget".into(),
+                partition: PartitionIndex(partition),
+                offset: Offset(0),
+                max_bytes: 2 * batch_bytes,
+            })
+            .collect();
+        (partitions, total_batches * batch_bytes)
+    };
+    let batches_read = |reads: Vec<fjord_engine::Result<fjord_engine::PartitionRead>>| {
+        reads
+            .into_iter()
+            .map(|read| read.map(|r| r.records.len() / batch_bytes))
+            .collect::<Result<Vec<_>, _>>()
+    };
+
+    // Room for three batches: two from partition 1 (its own limit), one from partition 2.
+    let (partitions, total) = wanted(3);
+    let reads = engine
+        .read(partitions, total, Isolation::HighWatermark)
+        .await;
+    assert_eq!(batches_read(reads)?, vec![0, 2, 1, 0]);
+
+    // A total smaller than one batch: the first partition with data still gets one whole.
+    let (partitions, _) = wanted(0);
+    let reads = engine.read(partitions, 1, Isolation::HighWatermark).await;
+    assert_eq!(batches_read(reads)?, vec![0, 1, 0, 0]);
+
+    // Room for everything the partition limits allow.
+    let (partitions, total) = wanted(100);
+    let reads = engine
+        .read(partitions, total, Isolation::HighWatermark)
+        .await;
+    assert_eq!(batches_read(reads)?, vec![0, 2, 2, 2]);
+    Ok(())
+}
+
+/// A request naming one partition twice keeps its appends in request order, so a
+/// producer's sequence numbers arrive as it sent them.
+#[tokio::test]
+async fn a_partition_named_twice_is_appended_in_request_order() -> anyhow::Result<()> {
+    let test = TestEngine::open().await?;
+    let engine = &test.engine;
+    test.topic("twice", 2, &[]).await;
+    let produced = |sequence: i32| -> anyhow::Result<bytes::Bytes> {
+        let mut builder = BatchBuilder::new(Compression::None);
+        builder.producer_id = 42;
+        builder.producer_epoch = 0;
+        builder.base_sequence = sequence;
+        for _ in 0..3 {
+            builder.push(&NewRecord {
+                timestamp_ms: START_MS,
+                key: Some(b"key"),
+                value: Some(b"value"),
+                headers: &[],
+            })?;
+        }
+        Ok(bytes::Bytes::from(builder.build()?))
+    };
+    let request = |partition: i32, batches| fjord_engine::AppendRequest {
+        topic: "twice".into(),
+        partition: PartitionIndex(partition),
+        batches,
+    };
+    let requests = vec![
+        request(0, produced(0)?),
+        request(1, batch(2, 2, START_MS)),
+        request(0, produced(3)?),
+    ];
+    let results = engine
+        .append_all(requests, Origin::Client, fjord_engine::Acks::All)
+        .await;
+    let bases = results
+        .into_iter()
+        .map(|r| r.map(|appended| appended.base_offset))
+        .collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(bases, vec![Offset(0), Offset(0), Offset(3)]);
+    Ok(())
+}
