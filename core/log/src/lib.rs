@@ -27,6 +27,11 @@
 //!   00000000000000000000.timeindex  (max timestamp so far, its offset - base), same points
 //!   fjord.checkpoint                log start offset, recovery point, high watermark (+ CRC)
 //!   leader-epoch-checkpoint         epoch -> start offset (+ CRC)
+//!   producer.snapshot               per producer id: epoch, last timestamp, the first offset
+//!                                   of its open transaction (-1: none), its last five
+//!                                   batches' sequences and offsets; the log end offset it
+//!                                   covers (text "fjord-producer-snapshot v2", v1 read too,
+//!                                   + CRC)
 //! ```
 //!
 //! # Write, sync and recovery protocol

@@ -31,6 +31,9 @@ mod validate;
 
 pub use config::{CleanupPolicy, FlushPolicy, TopicConfig};
 pub use error::{Error, Result};
-pub use producer::{Check, PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch, ProducerStates};
+pub use producer::{
+    Check, CompletedTransaction, PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch,
+    ProducerStates,
+};
 pub use types::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};
 pub use validate::{CheckedBatch, RecordError, RecordRule, check_batches, convert_batches};

@@ -14,11 +14,15 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use fjord_record::{BatchHeader, NO_PRODUCER_ID};
+use fjord_record::{BatchHeader, ControlType, NO_PRODUCER_ID};
 
 use crate::{Error, Result};
 
-const SNAPSHOT_HEADER: &str = "fjord-producer-snapshot v1";
+/// Snapshots are written in v2 (v1, without open transactions, is still read).
+const SNAPSHOT_HEADER_V1: &str = "fjord-producer-snapshot v1";
+const SNAPSHOT_HEADER: &str = "fjord-producer-snapshot v2";
+/// An open transaction's first offset in a snapshot line when there is none.
+const NO_TRANSACTION: i64 = -1;
 
 /// How many recent batches per producer are kept for duplicate detection. Kafka keeps 5, the
 /// most in-flight requests an idempotent producer may have.
@@ -46,6 +50,19 @@ struct ProducerEntry {
     /// Oldest first, at most [`BATCHES_KEPT`].
     batches: VecDeque<ProducerBatch>,
     last_timestamp_ms: i64,
+    /// The first offset of the producer's open transaction, if one is open: the last stable
+    /// offset of the partition cannot pass it until a marker ends the transaction.
+    transaction_first_offset: Option<i64>,
+}
+
+/// A transaction a marker ended, for the aborted-transactions index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTransaction {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
 }
 
 /// What checking a batch against the producer state decided.
@@ -74,6 +91,10 @@ impl ProducerStates {
         };
         let producer_id = header.producer_id;
         let first_sequence = header.base_sequence;
+        if header.attributes.is_control() && header.producer_epoch >= entry.producer_epoch {
+            // A transaction marker is no batch of the producer's sequence.
+            return Ok(Check::Append);
+        }
         if header.producer_epoch < entry.producer_epoch {
             return Err(Error::InvalidProducerEpoch {
                 producer_id,
@@ -125,7 +146,22 @@ impl ProducerStates {
                 producer_epoch: header.producer_epoch,
                 batches: VecDeque::new(),
                 last_timestamp_ms: header.max_timestamp,
+                transaction_first_offset: None,
             });
+        entry.last_timestamp_ms = entry.last_timestamp_ms.max(header.max_timestamp);
+        if header.attributes.is_control() {
+            // A marker moves the producer's epoch on (a fenced producer's transaction is
+            // ended by a marker of the new epoch) but is no batch of its sequence; ending
+            // the transaction is `end_transaction`'s.
+            if header.producer_epoch > entry.producer_epoch {
+                entry.producer_epoch = header.producer_epoch;
+                entry.batches.clear();
+            }
+            return;
+        }
+        if header.attributes.is_transactional() && entry.transaction_first_offset.is_none() {
+            entry.transaction_first_offset = Some(header.base_offset);
+        }
         if header.producer_epoch != entry.producer_epoch {
             entry.producer_epoch = header.producer_epoch;
             entry.batches.clear();
@@ -139,31 +175,65 @@ impl ProducerStates {
             base_offset: header.base_offset,
             last_offset: header.last_offset(),
         });
-        entry.last_timestamp_ms = entry.last_timestamp_ms.max(header.max_timestamp);
         if self.producers.len() > PRODUCERS_MAX {
             self.forget_least_recent();
         }
     }
 
-    /// Forgets producers silent for longer than [`PRODUCER_EXPIRATION_MS`].
-    pub fn expire(&mut self, now_ms: i64) {
-        self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp_ms) < PRODUCER_EXPIRATION_MS);
+    /// Ends the open transaction of the marker's producer (`header` is the marker's, at its
+    /// offset); returns it, or `None` if the producer had none open (a marker for an empty
+    /// transaction).
+    pub fn end_transaction(
+        &mut self,
+        header: &BatchHeader,
+        marker: ControlType,
+    ) -> Option<CompletedTransaction> {
+        self.update(header);
+        let entry = self.producers.get_mut(&header.producer_id)?;
+        let first_offset = entry.transaction_first_offset.take()?;
+        Some(CompletedTransaction {
+            producer_id: header.producer_id,
+            first_offset,
+            last_offset: header.base_offset,
+            aborted: marker == ControlType::Abort,
+        })
     }
 
-    /// Forgets batches at or past `offset` (the log was truncated there).
+    /// The first offset of the oldest open transaction: the last stable offset may not pass
+    /// it (`None`: no transaction is open).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers
+            .values()
+            .filter_map(|e| e.transaction_first_offset)
+            .min()
+    }
+
+    /// Forgets producers silent for longer than [`PRODUCER_EXPIRATION_MS`], but not one with
+    /// a transaction open (the coordinator ends it first).
+    pub fn expire(&mut self, now_ms: i64) {
+        self.producers.retain(|_, e| {
+            e.transaction_first_offset.is_some()
+                || now_ms.saturating_sub(e.last_timestamp_ms) < PRODUCER_EXPIRATION_MS
+        });
+    }
+
+    /// Forgets batches, and transactions opened, at or past `offset` (the log was truncated
+    /// there).
     pub fn truncate_from(&mut self, offset: i64) {
         for entry in self.producers.values_mut() {
             entry.batches.retain(|b| b.last_offset < offset);
+            entry.transaction_first_offset = entry.transaction_first_offset.filter(|f| *f < offset);
         }
-        self.producers.retain(|_, e| !e.batches.is_empty());
+        self.producers
+            .retain(|_, e| !e.batches.is_empty() || e.transaction_first_offset.is_some());
     }
 
+    /// Forgets the least recently active producer, one without an open transaction if any.
     fn forget_least_recent(&mut self) {
         if let Some(oldest) = self
             .producers
             .iter()
-            .min_by_key(|(_, e)| e.last_timestamp_ms)
+            .min_by_key(|(_, e)| (e.transaction_first_offset.is_some(), e.last_timestamp_ms))
             .map(|(id, _)| *id)
         {
             self.producers.remove(&oldest);
@@ -212,8 +282,10 @@ impl ProducerStates {
         let mut body = format!("{SNAPSHOT_HEADER}\noffset {offset}\n");
         for (producer_id, entry) in &self.producers {
             body.push_str(&format!(
-                "{producer_id} {} {}",
-                entry.producer_epoch, entry.last_timestamp_ms
+                "{producer_id} {} {} {}",
+                entry.producer_epoch,
+                entry.last_timestamp_ms,
+                entry.transaction_first_offset.unwrap_or(NO_TRANSACTION)
             ));
             for b in &entry.batches {
                 body.push_str(&format!(
@@ -235,9 +307,12 @@ impl ProducerStates {
 
 fn parse_snapshot(body: &str) -> Option<(ProducerStates, i64)> {
     let mut lines = body.lines();
-    if lines.next()? != SNAPSHOT_HEADER {
-        return None;
-    }
+    // v1 lines have no open-transaction field.
+    let head_fields = match lines.next()? {
+        SNAPSHOT_HEADER => 4,
+        SNAPSHOT_HEADER_V1 => 3,
+        _ => return None,
+    };
     let offset = lines.next()?.strip_prefix("offset ")?.parse().ok()?;
     let mut states = ProducerStates::default();
     for line in lines {
@@ -246,13 +321,14 @@ fn parse_snapshot(body: &str) -> Option<(ProducerStates, i64)> {
             .map(str::parse)
             .collect::<std::result::Result<_, _>>()
             .ok()?;
-        let (head, batches) = numbers.split_at_checked(3)?;
+        let (head, batches) = numbers.split_at_checked(head_fields)?;
         if batches.len() % 4 != 0 || batches.len() / 4 > BATCHES_KEPT {
             return None;
         }
         let entry = ProducerEntry {
             producer_epoch: i16::try_from(head[1]).ok()?,
             last_timestamp_ms: head[2],
+            transaction_first_offset: head.get(3).copied().filter(|f| *f != NO_TRANSACTION),
             batches: batches
                 .chunks_exact(4)
                 .map(|b| {
@@ -367,5 +443,89 @@ mod tests {
         h.base_sequence = 5;
         assert_eq!(last_sequence(&h), 7);
         assert_eq!(next_sequence(i32::MAX), 0);
+    }
+
+    fn transactional(producer_id: i64, sequence: i32, base_offset: i64) -> BatchHeader {
+        let mut h = header(producer_id, 0, sequence, base_offset);
+        h.attributes = fjord_record::Attributes(0).with_transactional(true);
+        h
+    }
+
+    fn marker(producer_id: i64, epoch: i16, base_offset: i64) -> BatchHeader {
+        let mut h = header(producer_id, epoch, -1, base_offset);
+        h.attributes = fjord_record::Attributes(0)
+            .with_transactional(true)
+            .with_control(true);
+        h.last_offset_delta = 0;
+        h
+    }
+
+    #[test]
+    fn open_transactions_hold_the_first_unstable_offset_until_their_marker() {
+        let mut states = ProducerStates::default();
+        states.update(&header(1, 0, 0, 0));
+        assert_eq!(states.first_unstable_offset(), None, "idempotent only");
+        states.update(&transactional(2, 0, 3));
+        states.update(&transactional(3, 0, 6));
+        states.update(&transactional(2, 3, 9));
+        assert_eq!(states.first_unstable_offset(), Some(3));
+        // The marker is no batch of the sequence: the next batch still continues it.
+        assert_eq!(states.check(&marker(2, 0, 12)).ok(), Some(Check::Append));
+        let ended = states.end_transaction(&marker(2, 0, 12), ControlType::Commit);
+        assert_eq!(
+            ended,
+            Some(CompletedTransaction {
+                producer_id: 2,
+                first_offset: 3,
+                last_offset: 12,
+                aborted: false
+            })
+        );
+        assert_eq!(states.first_unstable_offset(), Some(6));
+        assert_eq!(
+            states.check(&transactional(2, 6, 0)).ok(),
+            Some(Check::Append)
+        );
+        // A marker for a producer with nothing open ends nothing.
+        assert_eq!(
+            states.end_transaction(&marker(1, 0, 13), ControlType::Abort),
+            None
+        );
+        // A marker of a newer epoch fences the older one and ends its transaction.
+        let ended = states.end_transaction(&marker(3, 1, 14), ControlType::Abort);
+        assert_eq!(ended.map(|t| (t.first_offset, t.aborted)), Some((6, true)));
+        assert!(
+            states.check(&transactional(3, 0, 0)).is_err(),
+            "epoch 0 is fenced"
+        );
+        assert_eq!(states.first_unstable_offset(), None);
+    }
+
+    #[test]
+    fn open_transactions_survive_snapshots_expiry_and_truncation() {
+        let mut states = ProducerStates::default();
+        states.update(&transactional(2, 0, 3));
+        states.update(&transactional(4, 0, 20));
+        let snapshot = states.encode_snapshot(30);
+        let (read, _) = ProducerStates::decode_snapshot(&snapshot).expect("decodes");
+        assert_eq!(read.first_unstable_offset(), Some(3));
+        let v1 = "fjord-producer-snapshot v1\noffset 30\n7 0 1000 0 2 10 12\n";
+        let (old, offset) = ProducerStates::decode_snapshot(v1).expect("v1 still reads");
+        assert_eq!(
+            (old.len(), old.first_unstable_offset(), offset),
+            (1, None, 30)
+        );
+        let mut expired = read.clone();
+        expired.expire(1000 + PRODUCER_EXPIRATION_MS);
+        assert_eq!(
+            expired.len(),
+            2,
+            "producers with an open transaction are kept"
+        );
+        let mut truncated = read;
+        truncated.truncate_from(10);
+        assert_eq!(truncated.first_unstable_offset(), Some(3));
+        truncated.truncate_from(3);
+        assert_eq!(truncated.first_unstable_offset(), None);
     }
 }

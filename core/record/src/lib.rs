@@ -23,6 +23,7 @@ mod assign;
 mod batch;
 mod builder;
 mod compression;
+mod control;
 mod error;
 mod header;
 mod record;
@@ -32,6 +33,7 @@ pub use assign::{assign, set_log_append_time, set_log_append_time_split};
 pub use batch::{Batch, BatchIter, batches, validate_batch, validate_batch_with};
 pub use builder::{BatchBuilder, NewRecord, rebuild, recompress};
 pub use compression::{Compression, compress, decompress};
+pub use control::ControlType;
 pub use error::{Error, Result};
 pub use header::{
     Attributes, BATCH_OVERHEAD_BYTES, BatchHeader, HEADER_BYTES, MAGIC_V2, NO_PRODUCER_EPOCH,
