@@ -416,7 +416,7 @@ impl Log {
             })
             .collect();
         self.active_mut().append(&dir, &pool, &parts, interval)?;
-        self.record_producers(&spans, base_offset);
+        self.record_producers(batches, &spans, base_offset)?;
         self.after_append(now_ms)?;
         Ok(AppendInfo {
             base_offset,

@@ -7,7 +7,9 @@
 use std::path::Path;
 
 use fjord_partition::{CheckedBatch, ProducerBatch, ProducerStates};
-use fjord_record::NO_PRODUCER_ID;
+use fjord_record::{ControlType, NO_PRODUCER_ID};
+
+use crate::limits::DECOMPRESSED_BYTES_MAX;
 
 use crate::checkpoint::{read_checked, with_crc, write_atomically};
 use crate::error::invalid_batch;
@@ -60,12 +62,9 @@ impl Log {
                 break;
             }
             for batch in fjord_record::batches(&buffer) {
-                let header = batch.map_err(invalid_batch)?.header;
-                if header.producer_id != NO_PRODUCER_ID {
-                    self.producers.update(&header);
-                    self.producers_dirty = true;
-                }
-                offset = offset.max(header.next_offset());
+                let batch = batch.map_err(invalid_batch)?;
+                self.apply_to_producers(&batch, batch.header)?;
+                offset = offset.max(batch.header.next_offset());
             }
         }
         Ok(())
@@ -80,18 +79,66 @@ impl Log {
             .check_append(spans.iter().map(|span| &span.header))?)
     }
 
-    /// Records the batches of an append that went to the log from `base_offset` on.
-    pub(crate) fn record_producers(&mut self, spans: &[CheckedBatch], base_offset: i64) {
+    /// Records the batches of an append (`batches`, checked as `spans`) that went to the
+    /// log from `base_offset` on.
+    pub(crate) fn record_producers(
+        &mut self,
+        batches: &[u8],
+        spans: &[CheckedBatch],
+        base_offset: i64,
+    ) -> Result<()> {
         let mut next_offset = base_offset;
         for span in spans {
-            if span.header.producer_id != NO_PRODUCER_ID {
-                let mut header = span.header;
-                header.base_offset = next_offset;
-                self.producers.update(&header);
-                self.producers_dirty = true;
-            }
+            let mut header = span.header;
+            header.base_offset = next_offset;
+            let bytes = batches
+                .get(span.position..span.position + span.size_bytes)
+                .ok_or_else(|| {
+                    invalid_batch(fjord_record::Error::Truncated {
+                        position: span.position,
+                        needed_bytes: span.size_bytes,
+                        available_bytes: batches.len().saturating_sub(span.position),
+                    })
+                })?;
+            let batch = fjord_record::Batch {
+                position: span.position,
+                header,
+                bytes,
+            };
+            self.apply_to_producers(&batch, header)?;
             next_offset += span.offsets_count;
         }
+        Ok(())
+    }
+
+    /// One stored batch (`header` at its offsets) applied to the producer state: a producer's
+    /// batch continues its sequence (and may open a transaction); a transaction marker ends
+    /// its producer's transaction.
+    fn apply_to_producers(
+        &mut self,
+        batch: &fjord_record::Batch<'_>,
+        header: fjord_record::BatchHeader,
+    ) -> Result<()> {
+        if header.producer_id == NO_PRODUCER_ID {
+            return Ok(());
+        }
+        match ControlType::of_batch(batch, DECOMPRESSED_BYTES_MAX).map_err(invalid_batch)? {
+            Some(marker) => {
+                self.producers.end_transaction(&header, marker);
+            }
+            None => self.producers.update(&header),
+        }
+        self.producers_dirty = true;
+        Ok(())
+    }
+
+    /// The last stable offset: the high watermark, held back to the first offset of the
+    /// oldest open transaction (a `read_committed` reader stops there).
+    pub fn last_stable_offset(&self) -> i64 {
+        let high_watermark = self.high_watermark();
+        self.producers
+            .first_unstable_offset()
+            .map_or(high_watermark, |first| first.min(high_watermark))
     }
 
     /// Idempotent producers this partition remembers.

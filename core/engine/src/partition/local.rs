@@ -8,8 +8,8 @@ use fjord_log::{Fetched, Log, TopicConfig};
 use tokio::sync::watch;
 
 use super::{
-    Appended, Batches, FileRange, PartitionOffsets, PartitionStorage, ReadRange, StorageFuture,
-    TimestampOffset,
+    Appended, Batches, FileRange, Isolation, PartitionOffsets, PartitionStorage, ReadRange,
+    StorageFuture, TimestampOffset,
 };
 use crate::blocking::BlockingPool;
 use crate::hooks::{HookPoint, Hooks};
@@ -141,12 +141,15 @@ impl Shared {
     }
 
     fn read_batches(&self, range: ReadRange) -> Result<Batches> {
-        // One replica: the last stable offset is the high watermark until transactions.
         self.with_log(|log| {
+            let visible_end = match range.isolation {
+                Isolation::HighWatermark => log.high_watermark(),
+                Isolation::LastStable => log.last_stable_offset(),
+            };
             let fetched = log.fetch(
                 range.offset.0,
                 range.max_bytes,
-                log.high_watermark(),
+                visible_end,
                 range.min_one_batch,
             )?;
             Ok(match fetched {
@@ -287,7 +290,7 @@ fn offsets_of(log: &Log) -> PartitionOffsets {
     PartitionOffsets {
         log_start_offset: Offset(log.log_start_offset()),
         high_watermark: Offset(log.high_watermark()),
-        last_stable_offset: Offset(log.high_watermark()),
+        last_stable_offset: Offset(log.last_stable_offset()),
         log_end_offset: Offset(log.log_end_offset()),
     }
 }

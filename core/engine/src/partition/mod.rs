@@ -26,7 +26,8 @@ use fjord_partition::Offset;
 pub struct PartitionOffsets {
     pub log_start_offset: Offset,
     pub high_watermark: Offset,
-    /// Equal to the high watermark until transactions arrive.
+    /// The high watermark held back to the first offset of the oldest open transaction:
+    /// where a `read_committed` reader stops.
     pub last_stable_offset: Offset,
     pub log_end_offset: Offset,
 }

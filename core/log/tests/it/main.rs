@@ -9,3 +9,4 @@ mod model;
 mod rules;
 mod scale;
 mod support;
+mod transactions;

@@ -1,0 +1,92 @@
+//! Transactions in the log: an open transaction holds the last stable offset back to its
+//! first offset until its marker, a `read_committed` read stops there, and the state comes
+//! back after a clean restart and after a crash.
+
+use fjord_log::{Log, Recovery};
+use fjord_record::{BatchBuilder, Compression, ControlType, NewRecord};
+
+use crate::support::{pool, small_config};
+
+/// A transactional batch of `count` records.
+fn transactional(producer_id: i64, sequence: i32, count: usize) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(Compression::None);
+    builder.producer_id = producer_id;
+    builder.producer_epoch = 0;
+    builder.base_sequence = sequence;
+    builder.transactional = true;
+    for _ in 0..count {
+        builder
+            .push(&NewRecord {
+                timestamp_ms: 1,
+                value: Some(b"in a transaction"),
+                ..NewRecord::default()
+            })
+            .expect("small batch");
+    }
+    builder.build().expect("small batch")
+}
+
+/// The marker a coordinator writes to end `producer_id`'s transaction.
+fn marker(producer_id: i64, kind: ControlType) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(Compression::None);
+    builder.producer_id = producer_id;
+    builder.producer_epoch = 0;
+    builder.transactional = true;
+    builder.control = true;
+    let (key, value) = (kind.key(), ControlType::value(0));
+    builder
+        .push(&NewRecord {
+            timestamp_ms: 1,
+            key: Some(&key),
+            value: Some(&value),
+            ..NewRecord::default()
+        })
+        .expect("one record");
+    builder.build().expect("one record")
+}
+
+#[test]
+fn an_open_transaction_holds_the_last_stable_offset_until_its_marker() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = small_config();
+    let mut log = Log::create(dir.path(), config.clone(), pool(), 0)?;
+    let high_watermark = |log: &mut Log| {
+        let end = log.log_end_offset();
+        log.set_high_watermark(end);
+    };
+    log.append(&transactional(5, 0, 3), 0, 0)?; // offsets 0-2, producer 5 opens
+    log.append(&transactional(6, 0, 2), 0, 0)?; // offsets 3-4, producer 6 opens
+    high_watermark(&mut log);
+    assert_eq!((log.high_watermark(), log.last_stable_offset()), (5, 0));
+    assert!(log.read(0, 1 << 20, log.last_stable_offset())?.is_empty());
+
+    log.append(&marker(5, ControlType::Commit), 0, 0)?; // offset 5
+    high_watermark(&mut log);
+    assert_eq!(log.last_stable_offset(), 3, "held by producer 6 now");
+    log.close()?;
+    let (mut log, _) = Log::open(dir.path(), config.clone(), pool(), Recovery::Trusted, 0)?;
+    high_watermark(&mut log);
+    assert_eq!(log.last_stable_offset(), 3, "from the snapshot");
+
+    log.append(&transactional(6, 2, 1), 0, 0)?; // offset 6, same transaction
+    log.append(&marker(6, ControlType::Abort), 0, 0)?; // offset 7
+    high_watermark(&mut log);
+    assert_eq!(log.last_stable_offset(), 8);
+    log.append(&transactional(5, 3, 1), 0, 0)?; // offset 8: producer 5's next transaction
+    high_watermark(&mut log);
+    assert_eq!(log.last_stable_offset(), 8);
+    drop(log); // a crash: the snapshot is older than the data
+    let (mut log, _) = Log::open(dir.path(), config, pool(), Recovery::Full, 0)?;
+    high_watermark(&mut log);
+    assert_eq!(
+        log.last_stable_offset(),
+        8,
+        "rebuilt from the batches after the snapshot"
+    );
+    let stable = log.read(0, 1 << 20, 8)?;
+    let records: i32 = fjord_record::batches(&stable)
+        .map(|batch| batch.map(|b| b.header.records_count))
+        .sum::<Result<_, _>>()?;
+    assert_eq!(records, 8, "the records and markers below it");
+    Ok(())
+}
