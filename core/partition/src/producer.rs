@@ -139,6 +139,14 @@ impl ProducerStates {
         if header.producer_id == NO_PRODUCER_ID {
             return;
         }
+        self.record(header);
+        if self.producers.len() > PRODUCERS_MAX {
+            self.forget_least_recent();
+        }
+    }
+
+    /// [`ProducerStates::update`] but for the bound on producers.
+    fn record(&mut self, header: &BatchHeader) {
         let entry = self
             .producers
             .entry(header.producer_id)
@@ -175,9 +183,6 @@ impl ProducerStates {
             base_offset: header.base_offset,
             last_offset: header.last_offset(),
         });
-        if self.producers.len() > PRODUCERS_MAX {
-            self.forget_least_recent();
-        }
     }
 
     /// Ends the open transaction of the marker's producer (`header` is the marker's, at its
