@@ -21,17 +21,22 @@
 //!
 //! # On disk
 //! ```text
-//! TOPIC-PARTITION/
-//!   00000000000000000000.log        batches, back to back
-//!   00000000000000000000.index      (last offset - base, position) every index.interval.bytes
-//!   00000000000000000000.timeindex  (max timestamp so far, its offset - base), same points
-//!   fjord.checkpoint                log start offset, recovery point, high watermark (+ CRC)
-//!   leader-epoch-checkpoint         epoch -> start offset (+ CRC)
-//!   producer.snapshot               per producer id: epoch, last timestamp, the first offset
-//!                                   of its open transaction (-1: none), its last five
-//!                                   batches' sequences and offsets; the log end offset it
-//!                                   covers (text "fjord-producer-snapshot v2", v1 read too,
-//!                                   + CRC)
+//! STORE/                              (a broker's `DATA_DIR/logs`)
+//!   .clean-shutdown                   written last at a clean stop, removed at open
+//!   TOPIC-PARTITION.deleted/          a log being deleted: renamed aside, then removed
+//!   TOPIC-PARTITION/
+//!     00000000000000000000.log        batches, back to back
+//!     00000000000000000000.index      (last offset - base, position) every index.interval.bytes
+//!     00000000000000000000.timeindex  (max timestamp so far, its offset - base), same points
+//!     fjord.checkpoint                log start offset, recovery point, high watermark (+ CRC)
+//!     leader-epoch-checkpoint         epoch -> start offset (+ CRC)
+//!     producer.snapshot               per producer id: epoch, last timestamp, the first offset
+//!                                     of its open transaction (-1: none), its last five
+//!                                     batches' sequences and offsets; the log end offset it
+//!                                     covers (text "fjord-producer-snapshot v2", v1 read too,
+//!                                     + CRC)
+//!     compaction.tmp/                 cleaned segments being written (recovery removes it)
+//!     *.tmp                           a small file being replaced atomically (removed too)
 //! ```
 //!
 //! # Write, sync and recovery protocol
