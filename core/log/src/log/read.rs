@@ -39,7 +39,7 @@ impl Log {
     /// first batch alone is larger, none at or past `max_offset` (pass the high watermark for
     /// consumers, `i64::MAX` for everything). Every batch handed out has had its CRC checked
     /// since this log was opened (at append, at recovery, or here on its first read); damaged
-    /// data gives [`Error::Corrupt`], never bytes.
+    /// data gives [`crate::Error::Corrupt`], never bytes.
     pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<Bytes> {
         let mut out = Vec::new();
         self.read_into(offset, max_bytes, max_offset, &mut out)?;
