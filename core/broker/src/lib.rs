@@ -17,7 +17,7 @@
 //! - Nothing from the network is trusted: a frame is size-checked before any allocation, a
 //!   request that does not decode closes only its connection, every batch is validated by
 //!   the log before it touches a file.
-//! - Kafka error codes come from one place, [`codes`].
+//! - Kafka error codes come from one place, `codes.rs`.
 //! - The front end knows nothing of processors, connectors or SQL, and the engine knows
 //!   nothing of the Kafka wire.
 
