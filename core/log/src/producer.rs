@@ -9,10 +9,9 @@ use std::path::Path;
 use fjord_partition::{CheckedBatch, ProducerBatch, ProducerStates};
 use fjord_record::{ControlType, NO_PRODUCER_ID};
 
-use crate::limits::DECOMPRESSED_BYTES_MAX;
-
 use crate::checkpoint::{read_checked, with_crc, write_atomically};
 use crate::error::invalid_batch;
+use crate::limits::DECOMPRESSED_BYTES_MAX;
 use crate::{Log, Recovery, Result};
 
 pub(crate) const SNAPSHOT_FILE: &str = "producer.snapshot";
