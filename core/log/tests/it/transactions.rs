@@ -4,6 +4,7 @@
 
 use fjord_log::{Log, Recovery};
 use fjord_record::{BatchBuilder, Compression, ControlType, NewRecord};
+use proptest::prelude::*;
 
 use crate::support::{pool, small_config};
 
@@ -89,4 +90,72 @@ fn an_open_transaction_holds_the_last_stable_offset_until_its_marker() -> anyhow
         .sum::<Result<_, _>>()?;
     assert_eq!(records, 8, "the records and markers below it");
     Ok(())
+}
+
+/// One step of the model test.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A transactional batch of `count` records from producer `producer`.
+    Produce { producer: usize, count: usize },
+    /// The marker ending producer `producer`'s transaction.
+    End { producer: usize, commit: bool },
+    /// A restart: clean (snapshot written) or a crash (replayed from the snapshot on).
+    Restart { clean: bool },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        5 => (0usize..3, 1usize..4).prop_map(|(producer, count)| Step::Produce { producer, count }),
+        3 => (0usize..3, any::<bool>()).prop_map(|(producer, commit)| Step::End { producer, commit }),
+        1 => any::<bool>().prop_map(|clean| Step::Restart { clean }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The last stable offset is always the first offset of the oldest open transaction, or
+    /// the high watermark when none is open, through segment rolls and restarts of both kinds.
+    #[test]
+    fn the_last_stable_offset_follows_a_model(steps in proptest::collection::vec(step(), 1..40)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = small_config(); // 1 KiB segments: rolls, each writing a snapshot
+        let mut log = Log::create(dir.path(), config.clone(), pool(), 0).expect("create");
+        // Model: each producer's next sequence and open transaction's first offset.
+        let mut sequences = [0i32; 3];
+        let mut open: [Option<i64>; 3] = [None; 3];
+        for step in steps {
+            match step {
+                Step::Produce { producer, count } => {
+                    let id = producer as i64 + 1;
+                    let base = log.log_end_offset();
+                    log.append(&transactional(id, sequences[producer], count), 0, 0)
+                        .expect("append");
+                    sequences[producer] += count as i32;
+                    open[producer].get_or_insert(base);
+                }
+                Step::End { producer, commit } => {
+                    let kind = if commit { ControlType::Commit } else { ControlType::Abort };
+                    log.append(&marker(producer as i64 + 1, kind), 0, 0).expect("marker");
+                    open[producer] = None;
+                }
+                Step::Restart { clean } => {
+                    let recovery = if clean {
+                        log.close().expect("close");
+                        Recovery::Trusted
+                    } else {
+                        drop(log);
+                        Recovery::Full
+                    };
+                    log = Log::open(dir.path(), config.clone(), pool(), recovery, 0)
+                        .expect("reopen")
+                        .0;
+                }
+            }
+            let end = log.log_end_offset();
+            log.set_high_watermark(end);
+            let expected = open.iter().flatten().min().copied().unwrap_or(end);
+            prop_assert_eq!(log.last_stable_offset(), expected);
+        }
+    }
 }
