@@ -48,10 +48,14 @@ class Broker:
             if self.process.poll() is not None:
                 raise RuntimeError(f"fjord serve exited: {self.log.read_text()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as probe:
+                    # A connect to a port nobody listens on can meet itself (TCP
+                    # simultaneous open from the same port): that is not the broker.
+                    if probe.getsockname() != probe.getpeername():
+                        return self
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("fjord serve did not start listening")
 
     def stop(self) -> int:

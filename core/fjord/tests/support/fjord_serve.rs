@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 
+/// What a broker that stopped before it listened is reported as.
+const EXITED_EARLY: &str = "fjord serve exited before listening";
+
 /// How long the broker may take to start listening.
 const START_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -20,9 +23,19 @@ pub(crate) struct FjordServe {
 
 impl FjordServe {
     /// Starts a broker on a free port over `data_dir`, with `extra_args` after the defaults.
+    /// The port is free when chosen but may be taken before the broker binds it (by another
+    /// test's broker): then the broker exits, and another port is tried.
     pub(crate) fn start(data_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        Self::start_on(data_dir, port, extra_args)
+        let mut attempts = 0;
+        loop {
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            match Self::start_on(data_dir, port, extra_args) {
+                Err(error) if attempts < 2 && error.to_string().contains(EXITED_EARLY) => {
+                    attempts += 1;
+                }
+                started => return started,
+            }
+        }
     }
 
     /// [`Self::start`] on a given port (a restart where clients expect the same address).
@@ -43,9 +56,9 @@ impl FjordServe {
             .context("starting fjord serve")?;
         let mut broker = Self { child, bootstrap };
         let deadline = Instant::now() + START_DEADLINE;
-        while TcpStream::connect(&broker.bootstrap).is_err() {
+        while !listening(&broker.bootstrap) {
             if let Some(status) = broker.child.try_wait()? {
-                bail!("fjord serve exited before listening: {status}");
+                bail!("{EXITED_EARLY}: {status}");
             }
             ensure!(
                 Instant::now() < deadline,
@@ -71,6 +84,14 @@ impl FjordServe {
         self.child.wait()?;
         Ok(())
     }
+}
+
+/// Whether something listens at `address`. A connect to a port nobody listens on can meet
+/// itself (TCP simultaneous open, when the kernel picks that same port as the source port),
+/// which is not the broker.
+fn listening(address: &str) -> bool {
+    TcpStream::connect(address)
+        .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
 }
 
 impl Drop for FjordServe {
