@@ -137,30 +137,40 @@ impl Engine {
     /// batch whole however large (KIP-74); after it only whole batches within the budget.
     /// One result per partition, in order.
     ///
-    /// The partitions are read at once, each as if it were the first; then, in order, a read
-    /// that the budget left by the ones before cannot hold is read again within that budget
-    /// (rare: fetch budgets are usually far above what a fetch finds).
+    /// When the partitions' limits together fit `max_bytes_total` (the usual fetch: many
+    /// partitions of 1 MiB in 50 MiB), they are read at once, each as if it were the first,
+    /// and then, in order, a read that the budget left by the ones before cannot hold is read
+    /// again within it. Otherwise they are read one after another, so memory stays within
+    /// the budget however many partitions a fetch names.
     pub async fn read(
         &self,
         partitions: Arc<[FetchPartition]>,
         max_bytes_total: usize,
         isolation: Isolation,
     ) -> Vec<Result<PartitionRead>> {
-        let optimistic = partitions
-            .iter()
-            .map(|partition| self.read_one(partition, max_bytes_total, true, isolation));
-        let optimistic = join_all(optimistic.collect()).await;
+        let planned = partitions.iter().fold(0usize, |sum, p| {
+            sum.saturating_add(p.max_bytes.min(max_bytes_total))
+        });
+        let mut optimistic = if planned <= max_bytes_total {
+            let reads = partitions
+                .iter()
+                .map(|partition| self.read_one(partition, max_bytes_total, true, isolation));
+            join_all(reads.collect()).await
+        } else {
+            Vec::new()
+        }
+        .into_iter();
         let mut budget = max_bytes_total;
         let mut read_bytes = 0usize;
         let mut results = Vec::with_capacity(partitions.len());
-        for (partition, read) in partitions.iter().zip(optimistic) {
+        for partition in partitions.iter() {
             let allowed = partition.max_bytes.min(budget);
-            let read = match read {
-                // Not the first with data, and more than the budget left: read within it.
-                Ok(found) if read_bytes > 0 && found.records.len() > allowed => {
-                    self.read_one(partition, budget, false, isolation).await
-                }
-                other => other,
+            let first = read_bytes == 0;
+            let read = match optimistic.next() {
+                // The first with data, or a read the budget left still holds: as it is.
+                Some(Ok(found)) if first || found.records.len() <= allowed => Ok(found),
+                Some(Err(error)) => Err(error),
+                _ => self.read_one(partition, budget, first, isolation).await,
             };
             if let Ok(read) = &read {
                 read_bytes += read.records.len();

@@ -302,6 +302,22 @@ async fn a_read_spends_its_budget_in_partition_order() -> anyhow::Result<()> {
         .read(partitions, total, Isolation::HighWatermark)
         .await;
     assert_eq!(batches_read(reads)?, vec![0, 2, 2, 2]);
+
+    // Partition limits below one batch, the total far above them (the partitions are read at
+    // once): only the first partition with data gets a batch, whole; for the others it does
+    // not fit their limit.
+    let partitions: Arc<[FetchPartition]> = (0..4)
+        .map(|partition| FetchPartition {
+            topic: "budget".into(),
+            partition: PartitionIndex(partition),
+            offset: Offset(0),
+            max_bytes: batch_bytes / 2,
+        })
+        .collect();
+    let reads = engine
+        .read(partitions, 10 * batch_bytes, Isolation::HighWatermark)
+        .await;
+    assert_eq!(batches_read(reads)?, vec![0, 1, 0, 0]);
     Ok(())
 }
 
