@@ -21,7 +21,6 @@ mod slice;
 mod vectored;
 mod verified;
 
-pub use slice::FileSlice;
 pub(crate) use slice::SliceRead;
 use vectored::write_all_vectored_at;
 use verified::Verified;

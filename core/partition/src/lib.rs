@@ -2,7 +2,8 @@
 //! ([`TopicConfig`], Kafka's names and defaults), the check of a producer's batches before
 //! they are written ([`check_batches`], [`convert_batches`]: Kafka's log validator rules),
 //! the idempotent-producer state ([`ProducerStates`]), the refusals they give ([`Error`])
-//! and the numbers that must not be mixed up ([`Offset`], [`PartitionIndex`],
+//! a read's batches as a range of a file ([`FileRange`], for `sendfile`) and the numbers
+//! that must not be mixed up ([`Offset`], [`PartitionIndex`],
 //! [`ProducerId`], [`ProducerEpoch`], [`LeaderEpoch`]).
 //!
 //! # Why a crate of its own
@@ -12,8 +13,9 @@
 //! as the log, so they live here, below both, and neither depends on the other for them.
 //!
 //! # Invariants
-//! - No I/O: this crate is state machines and parsing. A storage decides where a producer
-//!   snapshot or a config is kept; this crate only encodes and decodes them.
+//! - No I/O of its own: this crate is state machines and parsing. A storage decides where a
+//!   producer snapshot or a config is kept; this crate only encodes and decodes them. The one
+//!   exception is [`FileRange::read_to_vec`], a read of a file a storage handed out.
 //! - A batch is stored only after [`check_batches`] accepted it whole: length, CRC, every
 //!   record (decompressed under a limit), `max.message.bytes`, and the topic's record rules.
 //! - A [`TopicConfig`] that [`TopicConfig::validate`] accepts is one every storage can apply;
@@ -24,6 +26,7 @@
 
 mod config;
 mod error;
+mod file_range;
 pub mod limits;
 mod producer;
 mod types;
@@ -31,6 +34,7 @@ mod validate;
 
 pub use config::{CleanupPolicy, FlushPolicy, TopicConfig};
 pub use error::{Error, Result};
+pub use file_range::FileRange;
 pub use producer::{
     Check, CompletedTransaction, PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch,
     ProducerStates,

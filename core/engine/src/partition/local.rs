@@ -8,8 +8,8 @@ use fjord_log::{Fetched, Log, TopicConfig};
 use tokio::sync::watch;
 
 use super::{
-    Appended, Batches, FileRange, Isolation, PartitionOffsets, PartitionStorage, ReadRange,
-    StorageFuture, TimestampOffset,
+    Appended, Batches, Isolation, PartitionOffsets, PartitionStorage, ReadRange, StorageFuture,
+    TimestampOffset,
 };
 use crate::blocking::BlockingPool;
 use crate::hooks::{HookPoint, Hooks};
@@ -154,15 +154,7 @@ impl Shared {
             )?;
             Ok(match fetched {
                 Fetched::Copied(bytes) => Batches::Memory(bytes),
-                Fetched::Slice(slice) => {
-                    let offsets = slice.offsets();
-                    Batches::File(FileRange::new(
-                        slice.shared_file(),
-                        slice.position(),
-                        slice.len(),
-                        Offset(offsets.start)..Offset(offsets.end),
-                    ))
-                }
+                Fetched::Slice(range) => Batches::File(range),
             })
         })
     }

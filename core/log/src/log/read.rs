@@ -6,14 +6,15 @@ use bytes::Bytes;
 
 use super::Log;
 use crate::Result;
-use crate::segment::{FileSlice, SliceRead};
+use crate::segment::SliceRead;
+use fjord_partition::FileRange;
 
 /// Stored batches for a consumer, as [`Log::fetch`] found them.
 #[derive(Debug, Clone)]
 pub enum Fetched {
     /// A range of a segment file: whole batches, each checked (CRC included) since the log
     /// was opened.
-    Slice(FileSlice),
+    Slice(FileRange),
     /// Batches copied into memory, checked as they were read.
     Copied(Bytes),
 }
@@ -69,7 +70,7 @@ impl Log {
         Ok(0)
     }
 
-    /// The batches [`Self::read`] would give, for a consumer: as a [`FileSlice`] when every
+    /// The batches [`Self::read`] would give, for a consumer: as a [`FileRange`] when every
     /// batch in range was checked before and the segment holds nothing past `max_offset`
     /// (the common case: a consumer reading up to the high watermark), copied otherwise.
     /// The first batch is whole even when larger than `max_bytes` if `min_one_batch` (the

@@ -1,66 +1,13 @@
 //! Slice reads: where a consumer's batches lie in a segment file, without reading them, so
 //! the broker can hand the file range to `sendfile`.
 
-use std::fs::File;
-use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+
+use fjord_partition::{FileRange, Offset};
 
 use super::{INDEX_SUFFIX, LOG_SUFFIX, Segment, file_path};
 use crate::Result;
 use crate::pool::FilePool;
-
-/// Whole stored batches as a byte range of a segment file. It holds the file open, so the
-/// range stays readable after retention or compaction removes the segment (both replace or
-/// unlink files, never rewrite them); the batches in it were checked (CRC included) before
-/// the slice was made. Truncation (`Log::truncate_to`) cuts the file in place: a slice over
-/// the cut part then comes up short, and appends after it would show new bytes, so a
-/// replicated log must not truncate below ranges still being sent.
-#[derive(Debug, Clone)]
-pub struct FileSlice {
-    file: Arc<File>,
-    position: u64,
-    len: usize,
-    offsets: Range<i64>,
-}
-
-impl FileSlice {
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-
-    /// The open file, shared: for work on another thread (a blocking pool's `sendfile`).
-    pub fn shared_file(&self) -> Arc<File> {
-        Arc::clone(&self.file)
-    }
-
-    /// Where the range starts in the file.
-    pub fn position(&self) -> u64 {
-        self.position
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The offsets the batches span: the first batch's base offset up to the offset after
-    /// the last batch (gaps left by compaction included).
-    pub fn offsets(&self) -> Range<i64> {
-        self.offsets.clone()
-    }
-
-    /// The bytes of the range, read from the file.
-    pub fn read_to_vec(&self) -> std::io::Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
-        let mut bytes = vec![0; self.len];
-        self.file.read_exact_at(&mut bytes, self.position)?;
-        Ok(bytes)
-    }
-}
 
 /// What a segment answers to a slice read.
 #[derive(Debug)]
@@ -69,7 +16,7 @@ pub(crate) enum SliceRead {
     NotHere,
     /// The batches need reading (unchecked, or some lie past the highest offset allowed).
     NeedsCopy,
-    Slice(FileSlice),
+    Slice(FileRange),
 }
 
 impl Segment {
@@ -122,12 +69,12 @@ impl Segment {
             self.set_read_hint(next_offset, end);
         }
         let path = file_path(dir, self.base_offset, LOG_SUFFIX);
-        Ok(SliceRead::Slice(FileSlice {
-            file: pool.get(self.log, &path)?,
+        Ok(SliceRead::Slice(FileRange::new(
+            pool.get(self.log, &path)?,
             position,
-            len: usize::try_from(end - position).unwrap_or(usize::MAX),
-            offsets: header.base_offset..next_offset,
-        }))
+            usize::try_from(end - position).unwrap_or(usize::MAX),
+            Offset(header.base_offset)..Offset(next_offset),
+        )))
     }
 
     /// The last batch start the offset index records within `from..=to`, with that batch's

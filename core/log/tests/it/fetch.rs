@@ -1,6 +1,7 @@
 //! `Log::fetch`: the consumer read that hands out file ranges.
 
 use fjord_log::{Fetched, Log, Recovery, TopicConfig};
+use fjord_partition::Offset;
 use fjord_record::batches;
 
 use crate::support::{filler, new_log, pool, small_config};
@@ -60,7 +61,10 @@ fn fetch_gives_a_prefix_of_whole_batches_of_what_read_gives() -> anyhow::Result<
                         .collect::<Result<_, _>>()?;
                     let (first, last) = (headers[0], headers[headers.len() - 1]);
                     assert!(first.base_offset <= offset && offset <= first.last_offset());
-                    assert_eq!(slice.offsets(), first.base_offset..last.next_offset());
+                    assert_eq!(
+                        slice.offsets(),
+                        Offset(first.base_offset)..Offset(last.next_offset())
+                    );
                 }
             }
         }
