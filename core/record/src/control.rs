@@ -5,7 +5,7 @@
 //! value is `version: i16, coordinator_epoch: i32`. A key of another type is not a
 //! transaction marker (Kafka has others, for KRaft) and is left alone.
 
-use crate::{Batch, Records, Result};
+use crate::{Batch, BatchBuilder, Compression, NewRecord, Records, Result};
 
 /// What a transaction marker ends its transaction with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,31 @@ impl ControlType {
         value
     }
 
+    /// A control batch holding this marker for `producer_id` at `producer_epoch`, written by
+    /// a coordinator at `coordinator_epoch`: what a transaction coordinator appends to each
+    /// partition of a transaction to end it.
+    pub fn marker_batch(
+        self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        timestamp_ms: i64,
+    ) -> Result<Vec<u8>> {
+        let mut builder = BatchBuilder::new(Compression::None);
+        builder.producer_id = producer_id;
+        builder.producer_epoch = producer_epoch;
+        builder.transactional = true;
+        builder.control = true;
+        let (key, value) = (self.key(), Self::value(coordinator_epoch));
+        builder.push(&NewRecord {
+            timestamp_ms,
+            key: Some(&key),
+            value: Some(&value),
+            headers: &[],
+        })?;
+        builder.build()
+    }
+
     /// The marker a control batch holds, or `None` if `batch` is not a control batch or its
     /// record is not a transaction marker. Decompresses at most `limit_bytes`.
     pub fn of_batch(batch: &Batch<'_>, limit_bytes: usize) -> Result<Option<Self>> {
@@ -67,12 +92,9 @@ mod tests {
     use super::ControlType;
     use crate::{BatchBuilder, Compression, NewRecord};
 
-    fn marker(kind: ControlType, control: bool) -> Vec<u8> {
+    /// The marker's record in a batch without the control bit: data, not a marker.
+    fn not_a_marker(kind: ControlType) -> Vec<u8> {
         let mut builder = BatchBuilder::new(Compression::None);
-        builder.producer_id = 7;
-        builder.producer_epoch = 1;
-        builder.transactional = true;
-        builder.control = control;
         let (key, value) = (kind.key(), ControlType::value(3));
         builder
             .push(&NewRecord {
@@ -89,10 +111,10 @@ mod tests {
     fn markers_are_read_back_from_their_batch() {
         for kind in [ControlType::Abort, ControlType::Commit] {
             assert_eq!(ControlType::from_key(&kind.key()), Some(kind));
-            let bytes = marker(kind, true);
+            let bytes = kind.marker_batch(7, 1, 3, 1).expect("builds");
             let batch = crate::batches(&bytes).next().expect("one").expect("valid");
             assert_eq!(ControlType::of_batch(&batch, 1 << 20), Ok(Some(kind)));
-            let bytes = marker(kind, false);
+            let bytes = not_a_marker(kind);
             let data = crate::batches(&bytes).next().expect("one").expect("valid");
             assert_eq!(ControlType::of_batch(&data, 1 << 20), Ok(None));
         }

@@ -29,21 +29,7 @@ fn transactional(producer_id: i64, sequence: i32, count: usize) -> Vec<u8> {
 
 /// The marker a coordinator writes to end `producer_id`'s transaction.
 fn marker(producer_id: i64, kind: ControlType) -> Vec<u8> {
-    let mut builder = BatchBuilder::new(Compression::None);
-    builder.producer_id = producer_id;
-    builder.producer_epoch = 0;
-    builder.transactional = true;
-    builder.control = true;
-    let (key, value) = (kind.key(), ControlType::value(0));
-    builder
-        .push(&NewRecord {
-            timestamp_ms: 1,
-            key: Some(&key),
-            value: Some(&value),
-            ..NewRecord::default()
-        })
-        .expect("one record");
-    builder.build().expect("one record")
+    kind.marker_batch(producer_id, 0, 0, 1).expect("one record")
 }
 
 #[test]
