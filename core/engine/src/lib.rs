@@ -63,8 +63,9 @@ pub use engine::{AppendRequest, Engine, FetchPartition, Origin, PartitionRead, U
 pub use error::{Error, Result};
 pub use fjord_log::Error as LogError;
 pub use fjord_partition::{
-    CleanupPolicy, Error as PartitionError, FileRange, FlushPolicy, LeaderEpoch, Offset,
-    PartitionIndex, ProducerEpoch, ProducerId, RecordError, RecordRule, TopicConfig,
+    AbortedTransaction, CleanupPolicy, Error as PartitionError, FileRange, FlushPolicy,
+    LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId, RecordError, RecordRule,
+    TopicConfig,
 };
 pub use groups::offsets::{Committed, OFFSETS_TOPIC};
 pub use groups::{
@@ -73,7 +74,7 @@ pub use groups::{
 };
 pub use hooks::{HookPoint, Hooks};
 pub use partition::{
-    Acks, Appended, Batches, Isolation, LocalPartition, PartitionOffsets, PartitionStorage,
+    Acks, Appended, Batches, Isolation, LocalPartition, PartitionOffsets, PartitionStorage, Read,
     ReadRange, StorageFuture, TimestampOffset,
 };
 pub use topics::{INTERNAL_TOPICS, Topic, validate_topic_name};

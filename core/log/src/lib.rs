@@ -28,6 +28,9 @@
 //!     00000000000000000000.log        batches, back to back
 //!     00000000000000000000.index      (last offset - base, position) every index.interval.bytes
 //!     00000000000000000000.timeindex  (max timestamp so far, its offset - base), same points
+//!     00000000000000000000.txnindex   per transaction aborted by a marker in the segment:
+//!                                     producer id, first offset, marker offset, last stable
+//!                                     offset after it (+ CRC each); only once there is one
 //!     fjord.checkpoint                log start offset, recovery point, high watermark (+ CRC)
 //!     leader-epoch-checkpoint         epoch -> start offset (+ CRC)
 //!     producer.snapshot               per producer id: epoch, last timestamp, the first offset
@@ -103,11 +106,12 @@ mod retention;
 mod scan;
 mod segment;
 mod store;
+mod txn_index;
 
 pub use compaction::{Compacted, CompactionOutcome, CompactionPlan};
 pub use epoch::EpochEntry;
 pub use error::{Error, Result};
-pub use fjord_partition::FileRange;
+pub use fjord_partition::{AbortedTransaction, FileRange};
 pub use fjord_partition::{CleanupPolicy, FlushPolicy, TopicConfig};
 pub use fjord_partition::{PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch};
 pub use fjord_partition::{RecordError, RecordRule};

@@ -31,6 +31,10 @@ pub const COMPACTION_KEY_BYTES_MAX: usize = 128 * 1024 * 1024;
 /// Largest decompressed batch compaction and timestamp look-up will inflate.
 pub const DECOMPRESSED_BYTES_MAX: usize = fjord_record::DECOMPRESSED_BYTES_MAX;
 
+/// Largest aborted-transactions index a segment may have (36 bytes an aborted
+/// transaction, so about 7.4 million aborts in one segment). A larger file is corruption.
+pub const TXN_INDEX_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
 /// Most leader epochs kept in the epoch cache file.
 pub const LEADER_EPOCHS_MAX: usize = 65_536;
 

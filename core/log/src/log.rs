@@ -461,6 +461,10 @@ impl Log {
     /// segments were synced when they rolled).
     pub fn flush(&mut self) -> Result<()> {
         if self.recovery_point < self.log_end_offset() {
+            let Self { dir, segments, .. } = self;
+            if let Some(active) = segments.values_mut().next_back() {
+                active.sync_aborted(dir)?;
+            }
             self.active().flush(&self.dir, &self.pool)?;
             self.recovery_point = self.log_end_offset();
         }

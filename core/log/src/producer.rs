@@ -1,17 +1,22 @@
-//! Idempotent producer state of a log: the rules are [`fjord_partition::ProducerStates`];
-//! this is where a local log keeps it. The state lives in memory and in `producer.snapshot`
+//! Idempotent and transactional producer state of a log: the rules are
+//! [`fjord_partition::ProducerStates`]; this is where a local log keeps it, with the aborted
+//! transactions it derives (each segment's `.txnindex`, see `txn_index.rs`). The state lives in memory and in `producer.snapshot`
 //! (the state's text with a CRC line), written when a segment rolls and when the log closes.
 //! Opening a log loads the snapshot and replays the batch headers after it, so the state
 //! after a crash is what the surviving data says.
 
 use std::path::Path;
 
-use fjord_partition::{CheckedBatch, ProducerBatch, ProducerStates};
+use fjord_partition::{
+    AbortedTransaction, CheckedBatch, CompletedTransaction, Offset, ProducerBatch, ProducerId,
+    ProducerStates,
+};
 use fjord_record::{ControlType, NO_PRODUCER_ID};
 
 use crate::checkpoint::{read_checked, with_crc, write_atomically};
 use crate::error::invalid_batch;
 use crate::limits::DECOMPRESSED_BYTES_MAX;
+use crate::txn_index::AbortedEntry;
 use crate::{Log, Recovery, Result};
 
 pub(crate) const SNAPSHOT_FILE: &str = "producer.snapshot";
@@ -123,12 +128,61 @@ impl Log {
         }
         match ControlType::of_batch(batch, DECOMPRESSED_BYTES_MAX).map_err(invalid_batch)? {
             Some(marker) => {
-                self.producers.end_transaction(&header, marker);
+                let completed = self.producers.end_transaction(&header, marker);
+                if let Some(aborted) = completed.filter(|c| c.aborted) {
+                    self.record_aborted(aborted)?;
+                }
             }
             None => self.producers.update(&header),
         }
         self.producers_dirty = true;
         Ok(())
+    }
+
+    /// Adds an aborted transaction to the index of the segment holding its marker, with the
+    /// last stable offset once it ended (no transaction aborted later began before it).
+    fn record_aborted(&mut self, aborted: CompletedTransaction) -> Result<()> {
+        let entry = AbortedEntry {
+            producer_id: aborted.producer_id,
+            first_offset: aborted.first_offset,
+            last_offset: aborted.last_offset,
+            last_stable_offset: self
+                .producers
+                .first_unstable_offset()
+                .unwrap_or(aborted.last_offset + 1),
+        };
+        let Self { dir, segments, .. } = self;
+        match segments.range_mut(..=entry.last_offset).next_back() {
+            Some((_, segment)) => segment.push_aborted(dir, entry),
+            None => Ok(()),
+        }
+    }
+
+    /// The aborted transactions a `read_committed` reader of offsets `from..to` must know
+    /// of: those with records in that range, each as its producer and first offset, in the
+    /// order their markers were written.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<AbortedTransaction> {
+        let mut found = Vec::new();
+        // A segment ending at or before `from` holds only markers before it.
+        let start = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(i64::MIN, |(base, _)| *base);
+        for segment in self.segments.range(start..).map(|(_, s)| s) {
+            for entry in segment.aborted() {
+                if entry.last_offset >= from && entry.first_offset < to {
+                    found.push(AbortedTransaction {
+                        producer_id: ProducerId(entry.producer_id),
+                        first_offset: Offset(entry.first_offset),
+                    });
+                }
+                if entry.last_stable_offset >= to {
+                    return found;
+                }
+            }
+        }
+        found
     }
 
     /// The last stable offset: the high watermark, held back to the first offset of the

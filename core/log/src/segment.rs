@@ -14,6 +14,7 @@ use crate::index::{Index, OffsetEntry, Opened, TimeEntry};
 use crate::limits::{RECOVERY_CHUNK_BYTES, SCAN_CHUNK_BYTES};
 use crate::pool::{FileId, FilePool};
 use crate::scan::{Scanned, Scanner, Step};
+use crate::txn_index::{AbortedEntry, TXN_INDEX_SUFFIX, TxnIndex};
 use crate::{Error, Result, error::io};
 
 mod read;
@@ -62,6 +63,8 @@ pub(crate) struct Segment {
     log: FileId,
     offsets: Index<OffsetEntry>,
     times: Index<TimeEntry>,
+    /// The transactions whose ABORT marker is in this segment.
+    aborted: TxnIndex,
 }
 
 /// The position of the batch that follows the last one read.
@@ -96,6 +99,7 @@ impl Segment {
             now_ms,
             offsets,
             times,
+            TxnIndex::default(),
         ))
     }
 
@@ -107,6 +111,7 @@ impl Segment {
         now_ms: i64,
         offsets: Index<OffsetEntry>,
         times: Index<TimeEntry>,
+        aborted: TxnIndex,
     ) -> Self {
         Self {
             base_offset,
@@ -121,6 +126,7 @@ impl Segment {
             log: pool.register(),
             offsets,
             times,
+            aborted,
         }
     }
 
@@ -212,7 +218,16 @@ impl Segment {
         let time_path = file_path(dir, base_offset, TIME_INDEX_SUFFIX);
         let (offsets, offsets_whole) = open_index(pool, &index_path)?;
         let (times, times_whole) = open_index(pool, &time_path)?;
-        let segment = Self::with_files(pool, base_offset, size_bytes, now_ms, offsets, times);
+        let aborted = TxnIndex::load(&file_path(dir, base_offset, TXN_INDEX_SUFFIX))?;
+        let segment = Self::with_files(
+            pool,
+            base_offset,
+            size_bytes,
+            now_ms,
+            offsets,
+            times,
+            aborted,
+        );
         Ok((segment, offsets_whole && times_whole))
     }
 
@@ -291,6 +306,11 @@ impl Segment {
             pool,
             &file_path(dir, self.base_offset, TIME_INDEX_SUFFIX),
             &times,
+        )?;
+        // Markers cut off with the data are no longer aborts of this log.
+        self.aborted.truncate_from(
+            &file_path(dir, self.base_offset, TXN_INDEX_SUFFIX),
+            self.next_offset,
         )?;
         Ok(Recovered { truncated })
     }
@@ -444,7 +464,26 @@ impl Segment {
         self.offsets
             .sync(pool, &file_path(dir, self.base_offset, INDEX_SUFFIX))?;
         self.times
-            .sync(pool, &file_path(dir, self.base_offset, TIME_INDEX_SUFFIX))
+            .sync(pool, &file_path(dir, self.base_offset, TIME_INDEX_SUFFIX))?;
+        self.sync_aborted(dir)
+    }
+
+    /// Syncs the aborted-transactions index, which a flush of the log must include: a
+    /// marker durable without its entry would show aborted records as committed.
+    pub(crate) fn sync_aborted(&mut self, dir: &Path) -> Result<()> {
+        self.aborted
+            .sync(&file_path(dir, self.base_offset, TXN_INDEX_SUFFIX))
+    }
+
+    /// The transactions whose ABORT marker is in this segment, by marker offset.
+    pub(crate) fn aborted(&self) -> &[AbortedEntry] {
+        self.aborted.entries()
+    }
+
+    /// Records a transaction aborted by a marker in this segment.
+    pub(crate) fn push_aborted(&mut self, dir: &Path, entry: AbortedEntry) -> Result<()> {
+        self.aborted
+            .push(&file_path(dir, self.base_offset, TXN_INDEX_SUFFIX), entry)
     }
 
     /// Removes every batch whose last offset is `offset` or more. Returns the base offset of
@@ -476,7 +515,12 @@ impl Segment {
 
     /// Deletes the files of the segment at `base_offset`, those that exist.
     pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<()> {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        for suffix in [
+            LOG_SUFFIX,
+            INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            TXN_INDEX_SUFFIX,
+        ] {
             let path = file_path(dir, base_offset, suffix);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}

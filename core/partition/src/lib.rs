@@ -39,5 +39,7 @@ pub use producer::{
     Check, CompletedTransaction, PRODUCER_EXPIRATION_MS, PRODUCERS_MAX, ProducerBatch,
     ProducerStates,
 };
-pub use types::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};
+pub use types::{
+    AbortedTransaction, LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId,
+};
 pub use validate::{CheckedBatch, RecordError, RecordRule, check_batches, convert_batches};

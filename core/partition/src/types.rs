@@ -26,6 +26,14 @@ impl LeaderEpoch {
     pub const UNKNOWN: Self = Self(-1);
 }
 
+/// A transaction a `read_committed` reader must skip: `producer_id`'s records from
+/// `first_offset` up to its ABORT marker (Kafka's `AbortedTransaction` of a fetch answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTransaction {
+    pub producer_id: ProducerId,
+    pub first_offset: Offset,
+}
+
 macro_rules! display_inner {
     ($($name:ident),*) => {$(
         impl std::fmt::Display for $name {

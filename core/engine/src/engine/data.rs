@@ -15,7 +15,7 @@ use crate::partition::{
     TimestampOffset,
 };
 use crate::{Error, Result};
-use fjord_partition::{Offset, PartitionIndex};
+use fjord_partition::{AbortedTransaction, Offset, PartitionIndex};
 
 /// Who is appending. The rules differ: only the coordinator writes internal topics, and
 /// (until transactions) nobody but the engine itself writes control batches.
@@ -47,10 +47,12 @@ pub struct FetchPartition {
     pub max_bytes: usize,
 }
 
-/// What a read found in one partition: whole stored batches, and the partition's offsets.
+/// What a read found in one partition: whole stored batches, the aborted transactions
+/// among them (`read_committed` only), and the partition's offsets.
 #[derive(Debug, Clone)]
 pub struct PartitionRead {
     pub records: Batches,
+    pub aborted_transactions: Vec<AbortedTransaction>,
     pub offsets: PartitionOffsets,
 }
 
@@ -200,6 +202,7 @@ impl Engine {
         {
             return Ok(PartitionRead {
                 records: Batches::none(),
+                aborted_transactions: Vec::new(),
                 offsets,
             });
         }
@@ -209,9 +212,10 @@ impl Engine {
             min_one_batch,
             isolation,
         };
-        let records = storage.read(range).await?;
+        let read = storage.read(range).await?;
         Ok(PartitionRead {
-            records,
+            records: read.batches,
+            aborted_transactions: read.aborted_transactions,
             offsets: storage.offsets()?,
         })
     }

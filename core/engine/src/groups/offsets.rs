@@ -200,7 +200,7 @@ pub(crate) async fn load(
             min_one_batch: true,
             isolation: Isolation::HighWatermark,
         };
-        let batches = partition.read(range).await?;
+        let batches = partition.read(range).await?.batches;
         if batches.is_empty() {
             break;
         }

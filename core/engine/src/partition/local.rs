@@ -8,8 +8,8 @@ use fjord_log::{Fetched, Log, TopicConfig};
 use tokio::sync::watch;
 
 use super::{
-    Appended, Batches, Isolation, PartitionOffsets, PartitionStorage, ReadRange, StorageFuture,
-    TimestampOffset,
+    Appended, Batches, Isolation, PartitionOffsets, PartitionStorage, Read, ReadRange,
+    StorageFuture, TimestampOffset,
 };
 use crate::blocking::BlockingPool;
 use crate::hooks::{HookPoint, Hooks};
@@ -140,7 +140,7 @@ impl Shared {
         })
     }
 
-    fn read_batches(&self, range: ReadRange) -> Result<Batches> {
+    fn read_batches(&self, range: ReadRange) -> Result<Read> {
         self.with_log(|log| {
             let visible_end = match range.isolation {
                 Isolation::HighWatermark => log.high_watermark(),
@@ -152,9 +152,20 @@ impl Shared {
                 visible_end,
                 range.min_one_batch,
             )?;
-            Ok(match fetched {
+            let batches = match fetched {
                 Fetched::Copied(bytes) => Batches::Memory(bytes),
                 Fetched::Slice(range) => Batches::File(range),
+            };
+            let aborted_transactions = match range.isolation {
+                Isolation::LastStable if !batches.is_empty() => {
+                    let end = batches.next_offset().map_or(visible_end, |end| end.0);
+                    log.aborted_transactions(range.offset.0, end)
+                }
+                _ => Vec::new(),
+            };
+            Ok(Read {
+                batches,
+                aborted_transactions,
             })
         })
     }
@@ -184,7 +195,7 @@ impl PartitionStorage for LocalPartition {
         self.on_pool(move |shared| shared.append(&batches, now_ms))
     }
 
-    fn read(&self, range: ReadRange) -> StorageFuture<'_, Batches> {
+    fn read(&self, range: ReadRange) -> StorageFuture<'_, Read> {
         self.on_pool(move |shared| shared.read_batches(range))
     }
 

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use fjord_partition::{FileRange, TopicConfig};
+use fjord_partition::{AbortedTransaction, FileRange, TopicConfig};
 use tokio::sync::watch;
 
 pub use self::local::LocalPartition;
@@ -109,12 +109,44 @@ impl Batches {
         self.len() == 0
     }
 
+    /// The offset after the last batch, `None` when there is none (or the bytes do not
+    /// parse, which a storage's checked batches always do).
+    pub fn next_offset(&self) -> Option<Offset> {
+        match self {
+            Self::File(range) if !range.is_empty() => Some(range.offsets().end),
+            Self::File(_) => None,
+            Self::Memory(bytes) => fjord_record::batches(bytes)
+                .map_while(|batch| batch.ok())
+                .last()
+                .map(|batch| Offset(batch.header.next_offset())),
+        }
+    }
+
     /// The bytes, read from the file for a file range. Blocking: call it off the async
     /// workers.
     pub fn into_bytes(self) -> std::io::Result<Bytes> {
         match self {
             Self::File(range) => range.read_to_vec().map(Bytes::from),
             Self::Memory(bytes) => Ok(bytes),
+        }
+    }
+}
+
+/// What a read of one partition found.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub batches: Batches,
+    /// Under [`Isolation::LastStable`], the aborted transactions with records among
+    /// `batches` (a reader skips their records); empty otherwise.
+    pub aborted_transactions: Vec<AbortedTransaction>,
+}
+
+impl Read {
+    /// Nothing found.
+    pub fn none() -> Self {
+        Self {
+            batches: Batches::none(),
+            aborted_transactions: Vec::new(),
         }
     }
 }
@@ -162,8 +194,9 @@ pub trait PartitionStorage: Send + Sync + std::fmt::Debug {
     }
 
     /// Whole stored batches from the one holding `range.offset`, within `range.max_bytes`
-    /// (see [`ReadRange`]), none past what `range.isolation` lets the reader see.
-    fn read(&self, range: ReadRange) -> StorageFuture<'_, Batches>;
+    /// (see [`ReadRange`]), none past what `range.isolation` lets the reader see; for a
+    /// `read_committed` reader, with the aborted transactions among them.
+    fn read(&self, range: ReadRange) -> StorageFuture<'_, Read>;
 
     /// The partition's offsets, from memory: never waits for an append in progress.
     fn offsets(&self) -> Result<PartitionOffsets>;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
 use fjord_engine::{
-    Appended, Batches, Isolation, Offset, PartitionError, PartitionOffsets, PartitionStorage,
+    Appended, Batches, Isolation, Offset, PartitionError, PartitionOffsets, PartitionStorage, Read,
     ReadRange, StorageFuture, TimestampOffset, TopicConfig,
 };
 use fjord_partition::{ProducerStates, check_batches};
@@ -88,7 +88,7 @@ impl PartitionStorage for MemoryPartition {
         Box::pin(async move { self.append_now(&batches, now_ms) })
     }
 
-    fn read(&self, range: ReadRange) -> StorageFuture<'_, Batches> {
+    fn read(&self, range: ReadRange) -> StorageFuture<'_, Read> {
         let state = self.state.lock().expect("not poisoned");
         let mut out = BytesMut::new();
         for (base_offset, batch) in &state.batches {
@@ -99,7 +99,11 @@ impl PartitionStorage for MemoryPartition {
                 out.extend_from_slice(batch);
             }
         }
-        Box::pin(std::future::ready(Ok(Batches::Memory(out.freeze()))))
+        let read = Read {
+            batches: Batches::Memory(out.freeze()),
+            aborted_transactions: Vec::new(),
+        };
+        Box::pin(std::future::ready(Ok(read)))
     }
 
     fn offsets(&self) -> fjord_engine::Result<PartitionOffsets> {
@@ -232,7 +236,7 @@ async fn a_storage_without_the_log_refuses_and_deduplicates_as_the_log_does() ->
         min_one_batch: true,
         isolation: Isolation::HighWatermark,
     };
-    let Batches::Memory(read) = storage.read(range).await? else {
+    let Batches::Memory(read) = storage.read(range).await?.batches else {
         anyhow::bail!("a memory storage answers from memory");
     };
     let bases: Vec<i64> = fjord_record::batches(&read)

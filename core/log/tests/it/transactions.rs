@@ -2,7 +2,8 @@
 //! first offset until its marker, a `read_committed` read stops there, and the state comes
 //! back after a clean restart and after a crash.
 
-use fjord_log::{Log, Recovery};
+use fjord_log::{AbortedTransaction, Log, Recovery};
+use fjord_partition::{Offset, ProducerId};
 use fjord_record::{BatchBuilder, Compression, ControlType, NewRecord};
 use proptest::prelude::*;
 
@@ -97,11 +98,38 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// `Log::aborted_transactions` gives, for every range, exactly the model's aborted
+/// transactions with records in it, in marker order.
+fn check_aborted(log: &Log, aborted: &[(i64, i64, i64)]) -> Result<(), TestCaseError> {
+    let end = log.log_end_offset();
+    for from in 0..=end {
+        for to in [from + 1, from + 5, end] {
+            let expected: Vec<AbortedTransaction> = aborted
+                .iter()
+                .filter(|(_, first, last)| *last >= from && *first < to)
+                .map(|(id, first, _)| AbortedTransaction {
+                    producer_id: ProducerId(*id),
+                    first_offset: Offset(*first),
+                })
+                .collect();
+            prop_assert_eq!(
+                log.aborted_transactions(from, to),
+                expected,
+                "range {}..{}",
+                from,
+                to
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// The last stable offset is always the first offset of the oldest open transaction, or
-    /// the high watermark when none is open, through segment rolls and restarts of both kinds.
+    /// the high watermark when none is open, and the aborted transactions of any range are
+    /// the model's, through segment rolls and restarts of both kinds.
     #[test]
     fn the_last_stable_offset_follows_a_model(steps in proptest::collection::vec(step(), 1..40)) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -110,6 +138,8 @@ proptest! {
         // Model: each producer's next sequence and open transaction's first offset.
         let mut sequences = [0i32; 3];
         let mut open: [Option<i64>; 3] = [None; 3];
+        // And every aborted transaction: (producer id, first offset, marker offset).
+        let mut aborted: Vec<(i64, i64, i64)> = Vec::new();
         for step in steps {
             match step {
                 Step::Produce { producer, count } => {
@@ -122,8 +152,11 @@ proptest! {
                 }
                 Step::End { producer, commit } => {
                     let kind = if commit { ControlType::Commit } else { ControlType::Abort };
-                    log.append(&marker(producer as i64 + 1, kind), 0, 0).expect("marker");
-                    open[producer] = None;
+                    let id = producer as i64 + 1;
+                    let at = log.append(&marker(id, kind), 0, 0).expect("marker").base_offset;
+                    if let Some(first) = open[producer].take().filter(|_| !commit) {
+                        aborted.push((id, first, at));
+                    }
                 }
                 Step::Restart { clean } => {
                     let recovery = if clean {
@@ -142,6 +175,7 @@ proptest! {
             log.set_high_watermark(end);
             let expected = open.iter().flatten().min().copied().unwrap_or(end);
             prop_assert_eq!(log.last_stable_offset(), expected);
+            check_aborted(&log, &aborted)?;
         }
     }
 }

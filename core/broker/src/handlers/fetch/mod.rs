@@ -13,8 +13,10 @@ use std::time::Duration;
 use fjord_engine::{
     Batches, FetchPartition, Isolation, Offset, PartitionIndex, PartitionOffsets, PartitionRead,
 };
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -222,6 +224,24 @@ fn merge(
         .collect()
 }
 
+/// The aborted transactions of a `read_committed` read in the response's form (from v4):
+/// null when there are none, which clients read as an empty list.
+fn aborted(
+    version: i16,
+    found: &[fjord_engine::AbortedTransaction],
+) -> Option<Vec<AbortedTransaction>> {
+    (version >= 4 && !found.is_empty()).then(|| {
+        found
+            .iter()
+            .map(|t| {
+                AbortedTransaction::default()
+                    .with_producer_id(ProducerId(t.producer_id.0))
+                    .with_first_offset(t.first_offset.0)
+            })
+            .collect()
+    })
+}
+
 /// The response: the included partitions, grouped by topic in order.
 fn answer(
     version: i16,
@@ -243,7 +263,8 @@ fn answer(
             Ok(read) => {
                 crate::metrics::fetched(name.as_deref().unwrap_or_default(), &read.records);
                 records.push(read.records);
-                data.with_high_watermark(read.offsets.high_watermark.0)
+                data.with_aborted_transactions(aborted(version, &read.aborted_transactions))
+                    .with_high_watermark(read.offsets.high_watermark.0)
                     .with_last_stable_offset(read.offsets.last_stable_offset.0)
                     .with_log_start_offset(since(version, 5, read.offsets.log_start_offset.0, -1))
             }
