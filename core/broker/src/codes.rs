@@ -8,6 +8,19 @@ pub(crate) fn error_code(error: &Error) -> i16 {
     response_error(error).code()
 }
 
+/// [`error_code`] for a transactional API at `version`: a fenced producer gets
+/// PRODUCER_FENCED from `fenced_since` on and INVALID_PRODUCER_EPOCH before, which is all
+/// older clients understand (KIP-588: InitProducerId v4, AddPartitionsToTxn,
+/// AddOffsetsToTxn and EndTxn v2, TxnOffsetCommit v3).
+pub(crate) fn transaction_error_code(error: &Error, version: i16, fenced_since: i16) -> i16 {
+    match error {
+        Error::ProducerFenced { .. } if version < fenced_since => {
+            ResponseError::InvalidProducerEpoch.code()
+        }
+        other => error_code(other),
+    }
+}
+
 fn response_error(error: &Error) -> ResponseError {
     match error {
         Error::Log(log) => log_error(log),
@@ -40,7 +53,16 @@ fn response_error(error: &Error) -> ResponseError {
         Error::InvalidGroupId { .. } => ResponseError::InvalidGroupId,
         Error::GroupSubscribedToTopic { .. } => ResponseError::GroupSubscribedToTopic,
         Error::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
-        Error::TransactionsUnsupported => ResponseError::TransactionalIdAuthorizationFailed,
+        Error::InvalidTransactionTimeout { .. } => ResponseError::InvalidTransactionTimeout,
+        Error::InvalidProducerIdMapping { .. } => ResponseError::InvalidProducerIdMapping,
+        Error::ProducerFenced { .. } => ResponseError::ProducerFenced,
+        Error::ConcurrentTransactions { .. } => ResponseError::ConcurrentTransactions,
+        Error::InvalidTxnState { .. }
+        | Error::PartitionNotInTransaction { .. }
+        | Error::TransactionTooLarge { .. } => ResponseError::InvalidTxnState,
+        Error::TransactionalIdNotFound { .. } => ResponseError::TransactionalIdNotFound,
+        Error::InvalidTransactionalId { .. } => ResponseError::InvalidRequest,
+        Error::UnstableOffsetCommit { .. } => ResponseError::UnstableOffsetCommit,
         Error::InternalTopic { .. } => ResponseError::TopicDeletionDisabled,
         Error::WorkerFailed { .. } | Error::ShutdownIncomplete => ResponseError::UnknownServerError,
     }
@@ -79,8 +101,11 @@ pub(crate) enum Refusal {
     InvalidFetchSessionEpoch,
     /// KIP-227: a session opened naming topics one way was used naming them the other.
     FetchSessionTopicIdError,
-    /// InitProducerId with a transactional id, until transactions exist.
-    TransactionalIdAuthorizationFailed,
+    /// AddPartitionsToTxn: the partitions not attempted because another one was refused.
+    OperationNotAttempted,
+    /// ListTransactions v2: an id pattern that does not compile (or would compile too
+    /// large).
+    InvalidRegularExpression,
     /// DescribeCluster for controllers, which clients cannot reach here.
     UnsupportedEndpointType,
 }
@@ -95,9 +120,8 @@ impl Refusal {
             Self::FetchSessionIdNotFound => ResponseError::FetchSessionIdNotFound,
             Self::InvalidFetchSessionEpoch => ResponseError::InvalidFetchSessionEpoch,
             Self::FetchSessionTopicIdError => ResponseError::FetchSessionTopicIdError,
-            Self::TransactionalIdAuthorizationFailed => {
-                ResponseError::TransactionalIdAuthorizationFailed
-            }
+            Self::OperationNotAttempted => ResponseError::OperationNotAttempted,
+            Self::InvalidRegularExpression => ResponseError::InvalidRegularExpression,
             Self::UnsupportedEndpointType => ResponseError::UnsupportedEndpointType,
         }
         .code()

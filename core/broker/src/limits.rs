@@ -44,6 +44,10 @@ pub const SENDFILE_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Bytes shorter than this are copied into a response frame's buffer rather than sent alone.
 pub const INLINE_BYTES_MAX: usize = 4096;
 
+/// Longest regular expression a request may carry (ListTransactions v2's id pattern); the
+/// compiled form is held to 64 times this.
+pub const REGEX_BYTES_MAX: usize = 16 * 1024;
+
 /// How long shutdown waits for connections to finish the request in hand.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -2,9 +2,9 @@ use std::path::PathBuf;
 
 use fjord_log::TopicConfig;
 
-use crate::GroupConfig;
 use crate::hooks::Hooks;
 use crate::limits::{BLOCKING_JOBS_DEFAULT, PARTITIONS_PER_TOPIC_DEFAULT};
+use crate::{GroupConfig, TransactionConfig};
 
 /// How an engine runs.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct EngineConfig {
     pub open_files_max: usize,
     /// The group coordinator's settings.
     pub groups: GroupConfig,
+    /// The transaction coordinator's settings.
+    pub transactions: TransactionConfig,
     /// Blocking file jobs running at once, at most.
     pub blocking_jobs_max: usize,
     /// Callbacks at points of slow background work (tests only).
@@ -41,6 +43,7 @@ impl EngineConfig {
             log_defaults: TopicConfig::default(),
             open_files_max: fjord_log::limits::OPEN_FILES_DEFAULT,
             groups: GroupConfig::default(),
+            transactions: TransactionConfig::default(),
             blocking_jobs_max: BLOCKING_JOBS_DEFAULT,
             hooks: Hooks::default(),
         }

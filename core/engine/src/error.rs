@@ -74,15 +74,47 @@ pub enum Error {
         size_bytes: usize,
         size_bytes_max: usize,
     },
-    #[error("transactions are not supported yet")]
-    TransactionsUnsupported,
+    #[error(
+        "transaction timeout {timeout_ms} ms is outside 1..={max_ms} ms (transaction.max.timeout.ms)"
+    )]
+    InvalidTransactionTimeout { timeout_ms: i32, max_ms: i32 },
+    #[error("transactional id {transactional_id:?} does not belong to producer id {producer_id}")]
+    InvalidProducerIdMapping {
+        transactional_id: String,
+        producer_id: i64,
+    },
+    #[error(
+        "producer epoch {producer_epoch} of transactional id {transactional_id:?} is fenced: the current epoch is {current_epoch}"
+    )]
+    ProducerFenced {
+        transactional_id: String,
+        producer_epoch: i16,
+        current_epoch: i16,
+    },
+    #[error("transactional id {transactional_id:?} is completing a transaction; retry")]
+    ConcurrentTransactions { transactional_id: String },
+    #[error("transactional id {transactional_id:?}: {reason}")]
+    InvalidTxnState {
+        transactional_id: String,
+        reason: String,
+    },
+    #[error(
+        "producer id {producer_id} has no transaction open on this partition: add the partition first (AddPartitionsToTxn)"
+    )]
+    PartitionNotInTransaction { producer_id: i64 },
+    #[error("transactional id {transactional_id:?} does not exist")]
+    TransactionalIdNotFound { transactional_id: String },
+    #[error("invalid transactional id: {reason}")]
+    InvalidTransactionalId { reason: &'static str },
+    #[error("a transaction may hold at most {partitions_max} partitions")]
+    TransactionTooLarge { partitions_max: usize },
+    #[error("group {group_id:?} has transactional offsets pending for this partition")]
+    UnstableOffsetCommit { group_id: String },
     #[error("topic {topic:?} is internal to the broker")]
     InternalTopic { topic: String },
     #[error("clients may not write to the internal topic {topic:?}")]
     InternalTopicWrite { topic: String },
-    #[error(
-        "batch at offset delta {batch_index} has the {attribute} bit, which clients may not set"
-    )]
+    #[error("batch {batch_index} has a {attribute}, which clients may not send")]
     ForbiddenBatchAttribute {
         batch_index: usize,
         attribute: &'static str,

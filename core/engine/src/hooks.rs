@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::Result;
+use crate::blocking::BlockingPool;
+
 /// Where a hook is called from. Hooks run on the engine's blocking pool, never on an async
 /// worker, so a hook that blocks holds up only the work it sits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +15,9 @@ pub enum HookPoint {
     CompactionRunning,
     /// A new topic's file is written and its partitions' logs are about to be created.
     TopicCreating,
+    /// A transaction's `PrepareCommit` or `PrepareAbort` is durable and its markers are
+    /// about to be written: a crash here leaves a transaction for start-up to complete.
+    MarkersWriting,
 }
 
 type HookFn = dyn Fn(HookPoint) + Send + Sync;
@@ -34,6 +40,19 @@ impl Hooks {
         if let Some(hook) = &self.hook {
             hook(point);
         }
+    }
+
+    /// [`Self::reached`] from async code: the hook runs on `pool`. Without a hook installed
+    /// nothing is sent to the pool.
+    pub(crate) async fn reached_async(&self, point: HookPoint, pool: &BlockingPool) -> Result<()> {
+        let Some(hook) = self.hook.clone() else {
+            return Ok(());
+        };
+        pool.run(move || {
+            hook(point);
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -56,6 +56,7 @@ mod partition;
 pub mod partitioner;
 mod producer_ids;
 mod topics;
+mod transactions;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
@@ -78,3 +79,7 @@ pub use partition::{
     ReadRange, StorageFuture, TimestampOffset,
 };
 pub use topics::{INTERNAL_TOPICS, Topic, validate_topic_name};
+pub use transactions::{
+    TRANSACTION_STATE_TOPIC, TopicPartition, TransactionConfig, TransactionCoordinator,
+    TransactionMetadata, TransactionState,
+};

@@ -31,6 +31,15 @@ pub const GROUPS_DEFAULT: usize = 100_000;
 /// Members per group by default (Kafka's `group.max.size`).
 pub const GROUP_MEMBERS_DEFAULT: usize = 1_000;
 
+/// Longest transactional id accepted.
+pub const TRANSACTIONAL_ID_BYTES_MAX: usize = 4096;
+
+/// Transactional ids the coordinator holds by default, so clients cannot exhaust memory.
+pub const TRANSACTIONAL_IDS_DEFAULT: usize = 100_000;
+
+/// Partitions one transaction may write by default: each gets a marker when it ends.
+pub const TRANSACTION_PARTITIONS_DEFAULT: usize = 10_000;
+
 /// Producer ids reserved on disk at a time.
 pub const PRODUCER_ID_BLOCK: i64 = 1_000;
 
@@ -41,3 +50,5 @@ const _: () = assert!(BLOCKING_JOBS_DEFAULT <= BLOCKING_JOBS_MAX);
 const _: () = assert!(RECOVERY_JOBS_MAX <= BLOCKING_JOBS_MAX);
 const _: () = assert!(OFFSET_METADATA_BYTES_MAX <= GROUP_ID_BYTES_MAX);
 const _: () = assert!(PRODUCER_ID_BLOCK > 0);
+// A transaction's partitions are written in one `__transaction_state` record.
+const _: () = assert!(TRANSACTION_PARTITIONS_DEFAULT <= PARTITIONS_PER_COMMIT_MAX);

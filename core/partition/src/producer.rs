@@ -7,6 +7,11 @@
 //! one per record within an epoch; a new, higher epoch starts at sequence 0; an unknown
 //! producer (its state expired or was never seen) is accepted at any sequence.
 //!
+//! A batch with a producer id but no sequence ([`NO_SEQUENCE`]) is written by a coordinator
+//! on the producer's behalf (a transaction's offset commits, as Kafka's coordinator-origin
+//! appends): it is held to the epoch, may open the producer's transaction, and is no batch
+//! of the producer's sequence. Clients may not send such batches; the engine refuses them.
+//!
 //! The state is memory; a storage keeps it across restarts as it sees fit: the local log
 //! writes [`ProducerStates::encode_snapshot`] when a segment rolls and when it closes, and at
 //! open decodes the snapshot and replays the batch headers after it
@@ -14,7 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use fjord_record::{BatchHeader, ControlType, NO_PRODUCER_ID};
+use fjord_record::{BatchHeader, ControlType, NO_PRODUCER_ID, NO_SEQUENCE};
 
 use crate::{Error, Result};
 
@@ -91,8 +96,8 @@ impl ProducerStates {
         };
         let producer_id = header.producer_id;
         let first_sequence = header.base_sequence;
-        if header.attributes.is_control() && header.producer_epoch >= entry.producer_epoch {
-            // A transaction marker is no batch of the producer's sequence.
+        if outside_sequence(header) && header.producer_epoch >= entry.producer_epoch {
+            // A transaction marker or a coordinator's batch: no batch of the sequence.
             return Ok(Check::Append);
         }
         if header.producer_epoch < entry.producer_epoch {
@@ -173,6 +178,9 @@ impl ProducerStates {
         if header.producer_epoch != entry.producer_epoch {
             entry.producer_epoch = header.producer_epoch;
             entry.batches.clear();
+        }
+        if header.base_sequence == NO_SEQUENCE {
+            return; // a coordinator's batch: not in the sequence
         }
         if entry.batches.len() == BATCHES_KEPT {
             entry.batches.pop_front();
@@ -352,6 +360,12 @@ fn parse_snapshot(body: &str) -> Option<(ProducerStates, i64)> {
 }
 
 /// The sequence of a batch's last record (sequences wrap at `i32::MAX`).
+/// A transaction marker, or a batch a coordinator wrote for the producer (no sequence):
+/// neither continues the producer's sequence.
+fn outside_sequence(header: &BatchHeader) -> bool {
+    header.attributes.is_control() || header.base_sequence == NO_SEQUENCE
+}
+
 fn last_sequence(header: &BatchHeader) -> i32 {
     let last = i64::from(header.base_sequence) + i64::from(header.last_offset_delta);
     if last > i64::from(i32::MAX) {
@@ -439,6 +453,34 @@ mod tests {
             read.check(&header(7, 2, 18, 0)),
             Ok(Check::Duplicate(_))
         ));
+    }
+
+    #[test]
+    fn a_coordinator_batch_opens_the_transaction_outside_the_sequence() {
+        let mut states = ProducerStates::default();
+        states.update(&transactional(7, 0, 10)); // sequence 0-2
+        let mut offsets = transactional(7, NO_SEQUENCE, 13);
+        assert_eq!(states.check(&offsets).ok(), Some(Check::Append));
+        states.update(&offsets);
+        offsets.base_offset = 16;
+        assert_eq!(
+            states.check(&offsets).ok(),
+            Some(Check::Append),
+            "twice: no duplicate"
+        );
+        assert_eq!(
+            states.check(&transactional(7, 3, 0)).ok(),
+            Some(Check::Append),
+            "the client's sequence goes on from its own batches"
+        );
+        offsets.producer_epoch = -1;
+        assert!(matches!(
+            states.check(&offsets),
+            Err(Error::InvalidProducerEpoch { .. })
+        ));
+        let mut fresh = ProducerStates::default();
+        fresh.update(&transactional(9, NO_SEQUENCE, 40));
+        assert_eq!(fresh.first_unstable_offset(), Some(40));
     }
 
     #[test]

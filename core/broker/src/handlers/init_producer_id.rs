@@ -1,35 +1,47 @@
-//! InitProducerId: a fresh producer id at epoch 0 for an idempotent producer.
-//!
-//! Without a transactional id Kafka always answers with a new id (an epoch bump request from
-//! a KIP-360 client gets one too). Transactions are not implemented yet, so a transactional id
-//! is refused rather than half served.
+//! InitProducerId: a producer id and epoch. Without a transactional id, a new idempotent
+//! producer at epoch 0 (Kafka answers a KIP-360 epoch bump request of an idempotent producer
+//! with a new id too). With one, the transaction coordinator's answer: the id's producer
+//! with its epoch bumped, earlier incarnations fenced.
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::Context;
-use crate::codes::error_code;
+use crate::codes::transaction_error_code;
+
+/// From this version a fenced producer is told PRODUCER_FENCED (KIP-588).
+const PRODUCER_FENCED_SINCE: i16 = 4;
 
 pub(crate) async fn handle(
     context: &Context,
+    version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
-    let refused = |code: i16| {
-        InitProducerIdResponse::default()
-            .with_error_code(code)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1)
-    };
-    if request.transactional_id.is_some() {
-        tracing::debug!("InitProducerId with a transactional id: transactions are not supported");
-        return refused(crate::codes::Refusal::TransactionalIdAuthorizationFailed.code());
-    }
-    match context.engine().allocate_producer_id().await {
-        Ok(id) => InitProducerIdResponse::default()
-            .with_producer_id(ProducerId(id.0))
-            .with_producer_epoch(0),
+    let expected = (request.producer_id.0 >= 0).then_some((
+        fjord_engine::ProducerId(request.producer_id.0),
+        fjord_engine::ProducerEpoch(request.producer_epoch),
+    ));
+    let outcome = context
+        .engine()
+        .init_producer_id(
+            request.transactional_id.as_ref().map(|id| id.as_str()),
+            request.transaction_timeout_ms,
+            expected,
+        )
+        .await;
+    match outcome {
+        Ok((producer_id, epoch)) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(producer_id.0))
+            .with_producer_epoch(epoch.0),
         Err(error) => {
-            tracing::warn!(%error, "cannot reserve producer ids");
-            refused(error_code(&error))
+            tracing::debug!(transactional_id = ?request.transactional_id.as_deref(), %error, "InitProducerId refused");
+            InitProducerIdResponse::default()
+                .with_error_code(transaction_error_code(
+                    &error,
+                    version,
+                    PRODUCER_FENCED_SINCE,
+                ))
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
         }
     }
 }

@@ -1,4 +1,7 @@
-//! OffsetFetch: a group's committed offsets (one group up to v7, several from v8).
+//! OffsetFetch: a group's committed offsets (one group up to v7, several from v8). With
+//! `require_stable` (v7+, what `read_committed` consumers send), a partition whose offset a
+//! transaction still open has committed is answered UNSTABLE_OFFSET_COMMIT, so the consumer
+//! retries once the transaction ends instead of starting from an older position.
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -8,11 +11,13 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, since};
+use crate::codes::error_code;
 use fjord_engine::{Committed, PartitionIndex};
 
-type Found = Vec<(String, PartitionIndex, Option<Committed>)>;
+/// Each partition's commit, and the error code it is answered with.
+type Found = Vec<(String, PartitionIndex, Option<Committed>, i16)>;
 /// Commits grouped by topic, in the order found.
-type ByTopic = Vec<(String, Vec<(i32, Option<Committed>)>)>;
+type ByTopic = Vec<(String, Vec<(i32, Option<Committed>, i16)>)>;
 
 pub(crate) fn handle(
     context: &Context,
@@ -31,6 +36,7 @@ pub(crate) fn handle(
                         .collect()
                 });
                 let found = context.engine().groups().fetch_offsets(&g.group_id, asked);
+                let found = stable(context, &g.group_id, request.require_stable, found);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(topics_v8(found))
@@ -48,7 +54,32 @@ pub(crate) fn handle(
         .engine()
         .groups()
         .fetch_offsets(&request.group_id, asked);
+    let found = stable(context, &request.group_id, request.require_stable, found);
     OffsetFetchResponse::default().with_topics(topics_v1(version, found))
+}
+
+/// The commits found, each with its error code: UNSTABLE_OFFSET_COMMIT where `require_stable`
+/// asks and a transaction still open has committed that partition.
+fn stable(
+    context: &Context,
+    group_id: &str,
+    require_stable: bool,
+    found: Vec<(String, PartitionIndex, Option<Committed>)>,
+) -> Found {
+    let groups = context.engine().groups();
+    found
+        .into_iter()
+        .map(|(topic, partition, committed)| {
+            if require_stable && groups.has_pending_offset(group_id, &topic, partition) {
+                let unstable = fjord_engine::Error::UnstableOffsetCommit {
+                    group_id: group_id.to_string(),
+                };
+                (topic, partition, None, error_code(&unstable))
+            } else {
+                (topic, partition, committed, 0)
+            }
+        })
+        .collect()
 }
 
 fn partition_indexes(indexes: Vec<i32>) -> Vec<PartitionIndex> {
@@ -57,10 +88,11 @@ fn partition_indexes(indexes: Vec<i32>) -> Vec<PartitionIndex> {
 
 fn by_topic(found: Found) -> ByTopic {
     let mut topics: ByTopic = Vec::new();
-    for (topic, partition, committed) in found {
+    for (topic, partition, committed, code) in found {
+        let entry = (partition.0, committed, code);
         match topics.last_mut() {
-            Some((name, partitions)) if *name == topic => partitions.push((partition.0, committed)),
-            _ => topics.push((topic, vec![(partition.0, committed)])),
+            Some((name, partitions)) if *name == topic => partitions.push(entry),
+            _ => topics.push((topic, vec![entry])),
         }
     }
     topics
@@ -84,10 +116,11 @@ fn topics_v1(version: i16, found: Found) -> Vec<OffsetFetchResponseTopic> {
         .map(|(topic, partitions)| {
             let partitions = partitions
                 .into_iter()
-                .map(|(index, committed)| {
+                .map(|(index, committed, code)| {
                     let (offset, epoch, metadata) = fields(committed);
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(index)
+                        .with_error_code(code)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(since(version, 5, epoch, -1))
                         .with_metadata(metadata)
@@ -106,10 +139,11 @@ fn topics_v8(found: Found) -> Vec<OffsetFetchResponseTopics> {
         .map(|(topic, partitions)| {
             let partitions = partitions
                 .into_iter()
-                .map(|(index, committed)| {
+                .map(|(index, committed, code)| {
                     let (offset, epoch, metadata) = fields(committed);
                     OffsetFetchResponsePartitions::default()
                         .with_partition_index(index)
+                        .with_error_code(code)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(metadata)

@@ -15,15 +15,16 @@ use crate::partition::{
     TimestampOffset,
 };
 use crate::{Error, Result};
-use fjord_partition::{AbortedTransaction, Offset, PartitionIndex};
+use fjord_partition::{AbortedTransaction, Offset, PartitionIndex, ProducerEpoch, ProducerId};
 
-/// Who is appending. The rules differ: only the coordinator writes internal topics, and
-/// (until transactions) nobody but the engine itself writes control batches.
+/// Who is appending. The rules differ: only the coordinators write internal topics and
+/// control batches; a transactional batch of anyone else must belong to an open transaction
+/// holding the partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// A Kafka client's produce request.
     Client,
-    /// A coordinator of the engine (groups, later transactions).
+    /// A coordinator of the engine (groups, transactions).
     Coordinator,
     /// An in-process writer: a processor, a connector, a continuous query.
     Internal,
@@ -98,10 +99,19 @@ impl Engine {
             .all(|r| named.insert((r.topic.as_str(), r.partition)));
         let appends = requests.into_iter().map(|request| async move {
             let storage = self.writable(&request.topic, request.partition, origin)?;
+            let mut open_transactions = Vec::new();
             if origin != Origin::Coordinator {
-                check_attributes(&request.batches)?;
+                let partition = (request.topic.clone(), request.partition);
+                for (producer_id, epoch) in check_attributes(&request.batches)? {
+                    let guard = self
+                        .transactions
+                        .begin_append(producer_id, epoch, &partition)
+                        .await?;
+                    open_transactions.push(guard);
+                }
             }
             let appended = storage.append(request.batches, now_ms).await?;
+            drop(open_transactions);
             if acks == Acks::All {
                 storage.make_durable(appended.last_offset).await?;
             }
@@ -281,27 +291,39 @@ impl Engine {
     }
 }
 
-/// A client batch may not carry the control bit, nor (until transactions) the
-/// transactional bit. Batches are walked by their headers only; the log checks the rest.
-fn check_attributes(batches: &[u8]) -> Result<()> {
+/// A client's batch may not carry the control bit, nor a producer id without a sequence
+/// (what a coordinator writes on a producer's behalf). Returns the producers whose
+/// transactions the batches belong to. Batches are walked by their headers only; the
+/// storage checks the rest.
+fn check_attributes(batches: &[u8]) -> Result<Vec<(ProducerId, ProducerEpoch)>> {
+    let mut transactional = Vec::new();
     for (batch_index, batch) in fjord_record::batches(batches).enumerate() {
         let Ok(batch) = batch else {
-            return Ok(()); // malformed: the log's full check reports it
+            break; // malformed: the storage's full check reports it
         };
-        let attributes = batch.header.attributes;
-        let attribute = if attributes.is_control() {
-            "control"
-        } else if attributes.is_transactional() {
-            "transactional"
+        let header = batch.header;
+        let refused = if header.attributes.is_control() {
+            "control bit"
+        } else if header.producer_id >= 0 && header.base_sequence < 0 {
+            "producer id without a sequence"
         } else {
+            if header.attributes.is_transactional() {
+                let producer = (
+                    ProducerId(header.producer_id),
+                    ProducerEpoch(header.producer_epoch),
+                );
+                if !transactional.contains(&producer) {
+                    transactional.push(producer);
+                }
+            }
             continue;
         };
         return Err(Error::ForbiddenBatchAttribute {
             batch_index,
-            attribute,
+            attribute: refused,
         });
     }
-    Ok(())
+    Ok(transactional)
 }
 
 /// High-watermark watches over a set of partitions, from [`Engine::waiter`].

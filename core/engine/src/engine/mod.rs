@@ -1,6 +1,7 @@
 //! [`Engine`]: the one in-process API over topics, partitions, groups and producer ids.
 
 mod data;
+mod transactions;
 mod upkeep;
 
 use std::collections::BTreeMap;
@@ -10,12 +11,12 @@ pub use self::data::{AppendRequest, FetchPartition, Origin, PartitionRead, Waite
 pub use self::upkeep::Upkeep;
 use crate::blocking::BlockingPool;
 use crate::clock::Clock;
-use crate::groups::offsets::OFFSETS_TOPIC;
 use crate::groups::{Commit, Coordinator, Identity};
 use crate::join::join_all;
 use crate::partitioner::Partitioner;
 use crate::producer_ids::ProducerIds;
 use crate::topics::{Topic, Topics};
+use crate::transactions::TransactionCoordinator;
 use crate::{EngineConfig, Error, Result};
 use fjord_partition::{PartitionIndex, ProducerId};
 
@@ -32,13 +33,16 @@ pub struct Engine {
     pool: BlockingPool,
     topics: Arc<Topics>,
     groups: Coordinator,
+    transactions: TransactionCoordinator,
     producer_ids: Arc<ProducerIds>,
     partitioner: Partitioner,
 }
 
 impl Engine {
     /// Opens the data directory (recovering logs after a crash, several at once), the group
-    /// coordinator (which reads `__consumer_offsets`) and the producer id allocator.
+    /// coordinator (which reads `__consumer_offsets`), the producer id allocator, and the
+    /// transaction coordinator (which reads `__transaction_state` and completes the
+    /// transactions a crash left half-ended).
     pub async fn open(config: EngineConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         let pool = BlockingPool::new(config.blocking_jobs_max);
         let (topics, producer_ids) = {
@@ -47,21 +51,37 @@ impl Engine {
                 .run(move || {
                     let topics = Topics::open(&config, pool, clock.now_ms())?;
                     let producer_ids = ProducerIds::open(&config.data_dir)?;
-                    Ok((Arc::new(topics), producer_ids))
+                    Ok((Arc::new(topics), Arc::new(producer_ids)))
                 })
                 .await?
         };
         let groups =
             Coordinator::open(config.groups, &topics, Arc::clone(&clock), pool.clone()).await?;
-        Ok(Self {
+        let transactions = TransactionCoordinator::open(
+            config.transactions,
+            &topics,
+            Arc::clone(&producer_ids),
+            Arc::clone(&clock),
+            pool.clone(),
+            config.hooks.clone(),
+        )
+        .await?;
+        let engine = Self {
             config,
             clock,
             pool,
             topics,
             groups,
-            producer_ids: Arc::new(producer_ids),
+            transactions,
+            producer_ids,
             partitioner: Partitioner::default(),
-        })
+        };
+        // A transaction that cannot be completed now is completed by the upkeep later; the
+        // engine opens regardless, as its partitions hold the transaction's data safely.
+        if let Err(error) = engine.transactions.complete_pending(engine.markers()).await {
+            tracing::warn!(%error, "some transactions left preparing could not be completed yet");
+        }
+        Ok(engine)
     }
 
     /// Closes every log and records a clean shutdown. Every other holder of the engine (the
@@ -72,9 +92,11 @@ impl Engine {
             pool,
             topics,
             groups,
+            transactions,
             ..
         } = engine;
-        // The coordinator holds the offsets topic: let go of it before the logs close.
+        // The coordinators hold internal topics: let go of them before the logs close.
+        drop(transactions);
         drop(groups);
         let topics = Arc::into_inner(topics).ok_or(Error::ShutdownIncomplete)?;
         let partitions = topics.take_all();
@@ -166,7 +188,7 @@ impl Engine {
 
     /// Deletes a topic and its data. Internal topics cannot be deleted.
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
-        if name == OFFSETS_TOPIC {
+        if crate::topics::INTERNAL_TOPICS.contains(&name) {
             return Err(Error::InternalTopic {
                 topic: name.to_string(),
             });

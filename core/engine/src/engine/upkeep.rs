@@ -41,16 +41,17 @@ impl Upkeep {
 
 impl Engine {
     /// Starts the background workers, each on its own task: upkeep (flushes, retention,
-    /// offset expiry), the group timer (sessions and rounds, woken at their deadlines) and
-    /// compaction.
+    /// offset expiry), the group timer (sessions and rounds, woken at their deadlines),
+    /// compaction, and transaction timeouts.
     pub fn start_upkeep(self: &Arc<Self>) -> Upkeep {
         let (stop, stopped) = watch::channel(false);
         let upkeep = tokio::spawn(upkeep_worker(Arc::clone(self), stopped.clone()));
         let timers = tokio::spawn(group_timer_worker(Arc::clone(self), stopped.clone()));
-        let compaction = tokio::spawn(compaction_worker(Arc::clone(self), stopped));
+        let compaction = tokio::spawn(compaction_worker(Arc::clone(self), stopped.clone()));
+        let transactions = tokio::spawn(transaction_worker(Arc::clone(self), stopped));
         Upkeep {
             stop,
-            workers: vec![upkeep, timers, compaction],
+            workers: vec![upkeep, timers, compaction, transactions],
         }
     }
 
@@ -149,6 +150,23 @@ async fn group_timer_worker(engine: Arc<Engine>, mut stopped: watch::Receiver<bo
             }
             () = engine.groups.deadlines_changed() => {}
             _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Every `transaction.abort.timed.out.transaction.cleanup.interval.ms`: aborts timed-out
+/// transactions, completes unfinished ones, forgets expired transactional ids.
+async fn transaction_worker(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(engine.transactions.abort_interval());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        if let Err(error) = engine.run_transaction_timeouts().await {
+            tracing::error!(%error, "transaction timeout round failed");
         }
     }
 }

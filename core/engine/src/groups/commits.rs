@@ -139,7 +139,7 @@ impl Coordinator {
     }
 }
 
-fn committed(commit: &Commit, now_ms: i64) -> Committed {
+pub(super) fn committed(commit: &Commit, now_ms: i64) -> Committed {
     Committed {
         offset: commit.offset,
         leader_epoch: commit.leader_epoch,
@@ -148,7 +148,7 @@ fn committed(commit: &Commit, now_ms: i64) -> Committed {
     }
 }
 
-fn check_commit(commit: &Commit, topics: &Topics) -> Result<()> {
+pub(super) fn check_commit(commit: &Commit, topics: &Topics) -> Result<()> {
     let size_bytes = commit.metadata.as_ref().map_or(0, String::len);
     if size_bytes > METADATA_BYTES_MAX {
         return Err(Error::OffsetMetadataTooLarge {

@@ -13,6 +13,7 @@ mod group;
 pub(crate) mod offsets;
 #[cfg(test)]
 mod tests;
+mod transactional;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -102,6 +103,9 @@ pub struct MemberDescription {
 struct GroupEntry {
     group: Group,
     offsets: GroupOffsets,
+    /// Offsets committed in transactions still open, by producer id: in force at the
+    /// transaction's COMMIT marker, dropped at its ABORT marker.
+    pending: BTreeMap<i64, GroupOffsets>,
     /// When the group last became empty (wall-clock ms): its offsets expire
     /// `offsets.retention.minutes` later (KIP-211). `None` while it has members.
     empty_since_ms: Option<i64>,
@@ -115,6 +119,7 @@ impl GroupEntry {
         Self {
             group: Group::new(group_id.to_string(), generation_id),
             offsets: GroupOffsets::new(),
+            pending: BTreeMap::new(),
             empty_since_ms: Some(now_ms),
             had_members: generation_id > 0,
         }
@@ -167,11 +172,12 @@ impl Coordinator {
         };
         let entries = offsets::load(&*offsets_topic.partition(OFFSETS_PARTITION)?, &pool).await?;
         let mut groups = HashMap::new();
-        for (group_id, (generation_id, offsets)) in offsets::fold(entries) {
+        for (group_id, folded) in offsets::fold(entries) {
             // Loaded groups have no members: empty from start-up on, as far as expiry goes
             // (members left at the latest when the broker stopped).
-            let mut entry = GroupEntry::new(&group_id, generation_id, now_ms);
-            entry.offsets = offsets;
+            let mut entry = GroupEntry::new(&group_id, folded.generation_id, now_ms);
+            entry.offsets = folded.offsets;
+            entry.pending = folded.pending;
             groups.insert(group_id, entry);
         }
         tracing::info!(
@@ -368,10 +374,15 @@ impl Coordinator {
     /// Appends entries to the offsets topic as one batch, durable as `acks=all` is before
     /// this returns (what a commit promises).
     async fn write(&self, entries: Vec<Entry>) -> Result<()> {
-        let partition = self.offsets_topic.partition(OFFSETS_PARTITION)?;
         let now_ms = self.clock.now_ms();
-        let batch = offsets::encode_batch(&entries, now_ms)?;
-        let appended = partition.append(batch, now_ms).await?;
+        self.append(offsets::encode_batch(&entries, None, now_ms)?)
+            .await
+    }
+
+    /// Appends a batch to the offsets partition, durable before this returns.
+    async fn append(&self, batch: Bytes) -> Result<()> {
+        let partition = self.offsets_topic.partition(OFFSETS_PARTITION)?;
+        let appended = partition.append(batch, self.clock.now_ms()).await?;
         partition.make_durable(appended.last_offset).await
     }
 

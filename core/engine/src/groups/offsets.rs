@@ -13,12 +13,12 @@
 
 use std::collections::BTreeMap;
 
-use fjord_record::{BatchBuilder, Compression, NewRecord, Records};
+use fjord_record::{BatchBuilder, Compression, ControlType, NewRecord, Records};
 
 use crate::blocking::BlockingPool;
 use crate::partition::{Isolation, PartitionStorage, ReadRange};
 use crate::{Error, Result};
-use fjord_partition::{LeaderEpoch, Offset, PartitionIndex};
+use fjord_partition::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};
 
 /// The internal topic's name, as in Kafka.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -161,14 +161,24 @@ fn decode_offset_value(value: &[u8]) -> Option<Committed> {
     })
 }
 
-/// A record of the offsets topic that does not parse.
-fn invalid_batch(error: fjord_record::Error) -> Error {
+/// A record of an internal topic that does not parse.
+pub(crate) fn invalid_batch(error: fjord_record::Error) -> Error {
     Error::Partition(fjord_partition::Error::InvalidBatch(error))
 }
 
-/// Entries as one batch for the offsets partition.
-pub(crate) fn encode_batch(entries: &[Entry], now_ms: i64) -> Result<bytes::Bytes> {
+/// Entries as one batch for the offsets partition; with a producer, a batch of its
+/// transaction (written on its behalf: no sequence).
+pub(crate) fn encode_batch(
+    entries: &[Entry],
+    producer: Option<(ProducerId, ProducerEpoch)>,
+    now_ms: i64,
+) -> Result<bytes::Bytes> {
     let mut builder = BatchBuilder::new(Compression::None);
+    if let Some((producer_id, producer_epoch)) = producer {
+        builder.producer_id = producer_id.0;
+        builder.producer_epoch = producer_epoch.0;
+        builder.transactional = true;
+    }
     let encoded: Vec<_> = entries.iter().map(|e| e.encode(now_ms)).collect();
     for (key, value) in &encoded {
         builder
@@ -184,12 +194,23 @@ pub(crate) fn encode_batch(entries: &[Entry], now_ms: i64) -> Result<bytes::Byte
     Ok(bytes::Bytes::from(batch))
 }
 
-/// Every entry in the offsets partition, oldest first, later ones superseding earlier.
+/// One record of the offsets partition as loading meets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Loaded {
+    /// A plain commit or group record: in force at once.
+    Entry(Entry),
+    /// A commit in `producer_id`'s transaction: in force at its COMMIT marker.
+    Transactional { producer_id: i64, entry: Entry },
+    /// The end of `producer_id`'s transaction.
+    Marker { producer_id: i64, commit: bool },
+}
+
+/// Every record in the offsets partition, oldest first, later ones superseding earlier.
 /// Batches read from a file are copied on `pool`.
 pub(crate) async fn load(
     partition: &dyn PartitionStorage,
     pool: &BlockingPool,
-) -> Result<Vec<Entry>> {
+) -> Result<Vec<Loaded>> {
     let offsets = partition.offsets()?;
     let mut offset = offsets.log_start_offset;
     let mut entries = Vec::new();
@@ -214,13 +235,29 @@ pub(crate) async fn load(
         for batch in fjord_record::batches(&buffer) {
             let batch = batch.map_err(invalid_batch)?;
             offset = offset.max(Offset(batch.header.next_offset()));
+            let producer_id = batch.header.producer_id;
+            if let Some(marker) =
+                ControlType::of_batch(&batch, fjord_record::DECOMPRESSED_BYTES_MAX)
+                    .map_err(invalid_batch)?
+            {
+                let commit = marker == ControlType::Commit;
+                entries.push(Loaded::Marker {
+                    producer_id,
+                    commit,
+                });
+                continue;
+            }
+            let transactional = batch.header.attributes.is_transactional();
             let records = batch
                 .decompressed_record_bytes(fjord_record::DECOMPRESSED_BYTES_MAX)
                 .map_err(invalid_batch)?;
             for record in Records::new(&records) {
                 let record = record.map_err(invalid_batch)?;
                 match record.key.and_then(|key| Entry::decode(key, record.value)) {
-                    Some(entry) => entries.push(entry),
+                    Some(entry) if transactional => {
+                        entries.push(Loaded::Transactional { producer_id, entry })
+                    }
+                    Some(entry) => entries.push(Loaded::Entry(entry)),
                     None => tracing::warn!(
                         offset = batch.header.base_offset + i64::from(record.offset_delta),
                         "skipping an unreadable record in {OFFSETS_TOPIC}"
@@ -232,11 +269,63 @@ pub(crate) async fn load(
     Ok(entries)
 }
 
-/// Folds loaded entries into each group's committed offsets and last generation.
+/// A group's committed offsets, by partition.
 pub(crate) type GroupOffsets = BTreeMap<(String, PartitionIndex), Committed>;
 
-pub(crate) fn fold(entries: Vec<Entry>) -> BTreeMap<String, (i32, GroupOffsets)> {
-    let mut groups: BTreeMap<String, (i32, GroupOffsets)> = BTreeMap::new();
+/// A group as loading found it.
+#[derive(Debug, Default)]
+pub(crate) struct Folded {
+    pub(crate) generation_id: i32,
+    pub(crate) offsets: GroupOffsets,
+    /// Offsets of transactions still open, by producer id: the transaction coordinator
+    /// commits or aborts them.
+    pub(crate) pending: BTreeMap<i64, GroupOffsets>,
+}
+
+/// Folds loaded records into each group's committed offsets, last generation and pending
+/// transactional offsets. A transaction's commits take effect at its COMMIT marker, in log
+/// order with the plain commits around it; an ABORT marker drops them.
+pub(crate) fn fold(loaded: Vec<Loaded>) -> BTreeMap<String, Folded> {
+    let mut open: BTreeMap<i64, Vec<Entry>> = BTreeMap::new();
+    let mut in_force = Vec::with_capacity(loaded.len());
+    for record in loaded {
+        match record {
+            Loaded::Entry(entry) => in_force.push(entry),
+            Loaded::Transactional { producer_id, entry } => {
+                open.entry(producer_id).or_default().push(entry);
+            }
+            Loaded::Marker {
+                producer_id,
+                commit,
+            } => {
+                let entries = open.remove(&producer_id).unwrap_or_default();
+                if commit {
+                    in_force.extend(entries);
+                }
+            }
+        }
+    }
+    let mut groups = fold_entries(in_force);
+    for (producer_id, entries) in open {
+        for entry in entries {
+            if let Entry::Offset {
+                group_id,
+                topic,
+                partition,
+                committed: Some(committed),
+            } = entry
+            {
+                let group = groups.entry(group_id).or_default();
+                let pending = group.pending.entry(producer_id).or_default();
+                pending.insert((topic, partition), committed);
+            }
+        }
+    }
+    groups
+}
+
+fn fold_entries(entries: Vec<Entry>) -> BTreeMap<String, Folded> {
+    let mut groups: BTreeMap<String, Folded> = BTreeMap::new();
     for entry in entries {
         match entry {
             Entry::Offset {
@@ -245,7 +334,7 @@ pub(crate) fn fold(entries: Vec<Entry>) -> BTreeMap<String, (i32, GroupOffsets)>
                 partition,
                 committed,
             } => {
-                let offsets = &mut groups.entry(group_id).or_default().1;
+                let offsets = &mut groups.entry(group_id).or_default().offsets;
                 match committed {
                     Some(c) => offsets.insert((topic, partition), c),
                     None => offsets.remove(&(topic, partition)),
@@ -254,7 +343,7 @@ pub(crate) fn fold(entries: Vec<Entry>) -> BTreeMap<String, (i32, GroupOffsets)>
             Entry::Group {
                 group_id,
                 generation_id: Some(generation_id),
-            } => groups.entry(group_id).or_default().0 = generation_id,
+            } => groups.entry(group_id).or_default().generation_id = generation_id,
             Entry::Group {
                 group_id,
                 generation_id: None,
@@ -299,8 +388,12 @@ impl Reader<'_> {
         self.take().map(i32::from_be_bytes)
     }
 
-    fn i64(&mut self) -> Option<i64> {
+    pub(crate) fn i64(&mut self) -> Option<i64> {
         self.take().map(i64::from_be_bytes)
+    }
+
+    pub(crate) fn i8(&mut self) -> Option<i8> {
+        self.take().map(i8::from_be_bytes)
     }
 
     /// `Some(None)` for a null string, `None` when the bytes run out or are not UTF-8.
@@ -318,6 +411,59 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn commit(partition: i32, offset: i64) -> Entry {
+        Entry::Offset {
+            group_id: "g".into(),
+            topic: "t".into(),
+            partition: PartitionIndex(partition),
+            committed: Some(Committed {
+                offset: Offset(offset),
+                leader_epoch: LeaderEpoch(-1),
+                metadata: None,
+                commit_timestamp_ms: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn transactional_commits_count_from_their_commit_marker() {
+        let offset_of = |groups: &BTreeMap<String, Folded>, partition| {
+            groups["g"]
+                .offsets
+                .get(&("t".to_string(), PartitionIndex(partition)))
+                .map(|c| c.offset.0)
+        };
+        let transactional = |producer_id, entry| Loaded::Transactional { producer_id, entry };
+        let groups = fold(vec![
+            Loaded::Entry(commit(0, 1)),
+            transactional(5, commit(0, 10)),
+            transactional(6, commit(1, 20)),
+            Loaded::Entry(commit(0, 2)),
+            Loaded::Marker {
+                producer_id: 5,
+                commit: true,
+            },
+            transactional(7, commit(2, 30)),
+            Loaded::Marker {
+                producer_id: 7,
+                commit: false,
+            },
+        ]);
+        assert_eq!(
+            offset_of(&groups, 0),
+            Some(10),
+            "in force at its marker, after 2"
+        );
+        assert_eq!(offset_of(&groups, 1), None, "still open");
+        assert_eq!(offset_of(&groups, 2), None, "aborted");
+        let pending = &groups["g"].pending;
+        assert_eq!(pending.keys().copied().collect::<Vec<_>>(), vec![6]);
+        assert_eq!(
+            pending[&6][&("t".to_string(), PartitionIndex(1))].offset,
+            Offset(20)
+        );
+    }
 
     #[test]
     fn entries_round_trip_and_fold() {
@@ -353,10 +499,10 @@ mod tests {
             })
             .collect();
         assert_eq!(decoded, entries);
-        let groups = fold(decoded);
-        assert_eq!(groups["g"].0, 7);
+        let groups = fold(decoded.into_iter().map(Loaded::Entry).collect());
+        assert_eq!(groups["g"].generation_id, 7);
         assert_eq!(
-            groups["g"].1[&("t".to_string(), PartitionIndex(2))],
+            groups["g"].offsets[&("t".to_string(), PartitionIndex(2))],
             committed
         );
         assert!(Entry::decode(&[0, 9], None).is_none());

@@ -157,8 +157,9 @@ async fn produce_fetch_and_heartbeats_go_on_while_compaction_runs() -> anyhow::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produce_fetch_and_heartbeats_go_on_while_a_large_topic_is_created() -> anyhow::Result<()> {
-    // Opening creates `__consumer_offsets`, then the test creates `other`: both pass.
-    let (gate, hooks) = Gate::install(HookPoint::TopicCreating, 2);
+    // Opening creates `__consumer_offsets` and `__transaction_state`, then the test creates
+    // `other`: all three pass.
+    let (gate, hooks) = Gate::install(HookPoint::TopicCreating, 3);
     let gate = Arc::new(gate);
     let test = TestEngine::open_with(hooks).await?;
     let engine = Arc::clone(&test.engine);

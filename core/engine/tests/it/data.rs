@@ -87,12 +87,15 @@ async fn clients_may_not_write_internal_topics_nor_control_batches() -> anyhow::
         assert!(matches!(refused, Err(Error::InternalTopicWrite { .. })));
     }
     test.topic("plain", 1, &[]).await;
-    for (control, transactional) in [(true, true), (false, true)] {
+    // A marker; a batch written on a producer's behalf (no sequence); a transactional batch
+    // with no transaction open.
+    for (control, sequence) in [(true, 0), (false, -1), (false, 0)] {
         let mut builder = BatchBuilder::new(Compression::None);
         builder.control = control;
-        builder.transactional = transactional;
+        builder.transactional = true;
         builder.producer_id = 7;
         builder.producer_epoch = 0;
+        builder.base_sequence = sequence;
         builder.push(&NewRecord {
             timestamp_ms: START_MS,
             key: Some(b"k"),
@@ -103,10 +106,12 @@ async fn clients_may_not_write_internal_topics_nor_control_batches() -> anyhow::
         let refused = engine
             .append("plain", PartitionIndex(0), bytes, Origin::Client)
             .await;
-        assert!(
-            matches!(refused, Err(Error::ForbiddenBatchAttribute { .. })),
-            "{refused:?}"
-        );
+        let expected = if sequence == 0 && !control {
+            matches!(refused, Err(Error::PartitionNotInTransaction { .. }))
+        } else {
+            matches!(refused, Err(Error::ForbiddenBatchAttribute { .. }))
+        };
+        assert!(expected, "{refused:?}");
     }
     assert_eq!(
         engine.offsets("plain", PartitionIndex(0))?.log_end_offset,

@@ -5,3 +5,4 @@ mod contract;
 mod data;
 mod groups;
 mod support;
+mod transactions;

@@ -215,6 +215,19 @@ impl Group {
 
     /// Whether a commit from `identity` may be stored. Generation -1 with no member id is an
     /// admin or standalone consumer's commit, allowed while the group has no members.
+    /// TxnOffsetCommit (KIP-447): a commit naming a member and generation is checked as
+    /// OffsetCommit checks them; one naming neither (a producer outside any group's
+    /// membership) is accepted. A rebalance does not stop it: the transaction decides.
+    pub(crate) fn check_transactional_commit(&self, identity: Identity<'_>) -> Result<()> {
+        if self.state == GroupState::Dead {
+            return Err(Error::CoordinatorNotAvailable);
+        }
+        if identity.member_id.is_empty() && identity.generation_id < 0 {
+            return Ok(());
+        }
+        self.check_member(identity)
+    }
+
     pub(crate) fn check_commit(&mut self, identity: Identity<'_>, now: Instant) -> Result<()> {
         if self.state == GroupState::Dead {
             return Err(Error::CoordinatorNotAvailable);
