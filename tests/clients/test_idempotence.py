@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_TXN_STATE = 48
 
 
 class Connection:
@@ -102,12 +103,13 @@ def test_refused_produce_requests_write_nothing(broker):
     for version in (0, 1, 2):
         error, _ = connection.produce("refused", batch(-1, -1, -1, 1), version=version)
         assert error == UNSUPPORTED_VERSION, version
-    # Clients do not write internal topics, nor transactional batches (no transactions yet).
+    # Clients do not write internal topics, nor transactional batches outside a transaction
+    # that holds the partition.
     error, _ = connection.produce("__consumer_offsets", batch(-1, -1, -1, 1))
     assert error == INVALID_TOPIC_EXCEPTION
     producer_id, epoch = connection.init_producer_id()
     error, _ = connection.produce("refused", batch(producer_id, epoch, 0, 1, transactional=True))
-    assert error == INVALID_RECORD
+    assert error == INVALID_TXN_STATE
     # The connection still works, and nothing was written.
     assert connection.produce("refused", batch(-1, -1, -1, 2)) == (0, 0)
     consumer = ck.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "refused"})

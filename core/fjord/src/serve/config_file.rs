@@ -34,6 +34,9 @@ pub(crate) struct ServeFile {
     pub(crate) offsets_retention_minutes: Option<u64>,
     pub(crate) offsets_retention_check_interval_ms: Option<u64>,
     pub(crate) max_connections_per_ip: Option<usize>,
+    pub(crate) transaction_max_timeout_ms: Option<i32>,
+    pub(crate) transaction_abort_timed_out_transaction_cleanup_interval_ms: Option<u64>,
+    pub(crate) transactional_id_expiration_ms: Option<i64>,
     #[serde(default)]
     pub(crate) log_config: BTreeMap<String, Scalar>,
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use fjord_broker::{Broker, BrokerConfig};
-use fjord_engine::{Engine, EngineConfig, SystemClock};
+use fjord_engine::{Engine, EngineConfig, HookPoint, Hooks, SystemClock, TransactionConfig};
 
 use self::config_file::ServeFile;
 
@@ -68,6 +68,21 @@ pub(crate) struct ServeArgs {
     /// max.connections.per.ip [default: 1000].
     #[arg(long, env = "FJORD_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<usize>,
+    /// Longest transaction timeout a transactional producer may ask for, Kafka's
+    /// transaction.max.timeout.ms [default: 900000].
+    #[arg(long, env = "FJORD_TRANSACTION_MAX_TIMEOUT_MS")]
+    transaction_max_timeout_ms: Option<i32>,
+    /// How often transactions past their timeout are looked for and aborted, Kafka's
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms [default: 10000].
+    #[arg(
+        long,
+        env = "FJORD_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS"
+    )]
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: Option<u64>,
+    /// How long an unused transactional id is kept, Kafka's transactional.id.expiration.ms
+    /// [default: 604800000, 7 days].
+    #[arg(long, env = "FJORD_TRANSACTIONAL_ID_EXPIRATION_MS")]
+    transactional_id_expiration_ms: Option<i64>,
     /// Where Prometheus scrapes `GET /metrics`; `off` disables the endpoint
     /// [default: 127.0.0.1:9644].
     #[arg(long, env = "FJORD_METRICS_LISTEN")]
@@ -128,6 +143,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
 }
 
 fn settings_from(args: ServeArgs, file: ServeFile, file_name: &str) -> anyhow::Result<Settings> {
+    let transactions = transaction_settings(&args, &file)?;
     let listen = args.listen.or(file.listen);
     let listen = listen.as_deref().unwrap_or("127.0.0.1:9092");
     let listen: SocketAddr = listen
@@ -181,6 +197,8 @@ fn settings_from(args: ServeArgs, file: ServeFile, file_name: &str) -> anyhow::R
         );
         config.groups.offsets_retention_check_interval = Duration::from_millis(ms);
     }
+    config.transactions = transactions;
+    config.hooks = test_hold()?;
     config.groups.session_timeout_min_ms = args
         .group_min_session_timeout_ms
         .or(file.group_min_session_timeout_ms)
@@ -221,6 +239,56 @@ fn settings_from(args: ServeArgs, file: ServeFile, file_name: &str) -> anyhow::R
         broker,
         metrics_listen,
     })
+}
+
+fn transaction_settings(args: &ServeArgs, file: &ServeFile) -> anyhow::Result<TransactionConfig> {
+    let mut config = TransactionConfig::default();
+    if let Some(ms) = args
+        .transaction_max_timeout_ms
+        .or(file.transaction_max_timeout_ms)
+    {
+        anyhow::ensure!(ms > 0, "transaction-max-timeout-ms must be at least 1");
+        config.max_timeout_ms = ms;
+    }
+    if let Some(ms) = args
+        .transaction_abort_timed_out_transaction_cleanup_interval_ms
+        .or(file.transaction_abort_timed_out_transaction_cleanup_interval_ms)
+    {
+        anyhow::ensure!(
+            ms > 0,
+            "transaction-abort-timed-out-transaction-cleanup-interval-ms must be at least 1"
+        );
+        config.abort_timed_out_interval = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args
+        .transactional_id_expiration_ms
+        .or(file.transactional_id_expiration_ms)
+    {
+        anyhow::ensure!(ms > 0, "transactional-id-expiration-ms must be at least 1");
+        config.transactional_id_expiration_ms = ms;
+    }
+    Ok(config)
+}
+
+/// For crash tests only: `FJORD_TEST_HOLD_AT=markers-writing` parks every transaction that
+/// ends at the point its `Prepare*` state is durable and its markers are not yet written, and
+/// logs that it did, so a test can `kill -9` the broker exactly there. Unset, nothing is held.
+fn test_hold() -> anyhow::Result<Hooks> {
+    let Ok(point) = std::env::var("FJORD_TEST_HOLD_AT") else {
+        return Ok(Hooks::default());
+    };
+    anyhow::ensure!(
+        point == "markers-writing",
+        "FJORD_TEST_HOLD_AT={point:?}: the one hold point is markers-writing"
+    );
+    Ok(Hooks::new(|at| {
+        if at == HookPoint::MarkersWriting {
+            tracing::warn!("held at markers-writing (FJORD_TEST_HOLD_AT) until killed");
+            loop {
+                std::thread::park();
+            }
+        }
+    }))
 }
 
 /// Completes on SIGTERM or Ctrl-C.
