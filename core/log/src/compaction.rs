@@ -10,10 +10,18 @@
 //!    it meanwhile; then the copy is dropped).
 //!
 //! What is kept: every record that is the latest for its key among the cleaned segments,
-//! records without a key, and control batches. Offsets never change: a rewritten batch keeps
-//! its base offset, last offset delta and record offset deltas, only losing records. A
-//! tombstone (null value) that is the latest for its key is dropped once its segment's newest
-//! timestamp is older than `delete.retention.ms`, giving consumers that long to see it.
+//! records without a key, and transaction markers while they still matter. Offsets never
+//! change: a rewritten batch keeps its base offset, last offset delta and record offset
+//! deltas, only losing records. A tombstone (null value) that is the latest for its key is
+//! dropped once its segment's newest timestamp is older than `delete.retention.ms`, giving
+//! consumers that long to see it.
+//!
+//! Transactions, as Kafka's cleaner treats them: only segments wholly below the last stable
+//! offset are cleaned, so an open transaction's records are never touched. Records of
+//! aborted transactions (known from the `.txnindex` files) are removed, and never count as
+//! the latest for their key. A marker is dropped once no record of its transaction is left
+//! and its segment is past `delete.retention.ms`, as a tombstone is; the `.txnindex` entries
+//! stay (an entry for a transaction without records costs a reader nothing).
 //!
 //! Swap order, crash-safe at every step: sync the cleaned files; delete the old segment's
 //! index files and sync the directory; rename the cleaned log over the old log (atomic);
@@ -48,6 +56,23 @@ pub struct CompactionPlan {
     now_ms: i64,
     /// The offset after the last planned segment.
     end_offset: i64,
+    aborted: AbortedRanges,
+}
+
+/// The aborted transactions with records below the plan's end, per producer: (first offset,
+/// marker offset).
+#[derive(Debug, Default)]
+struct AbortedRanges(HashMap<i64, Vec<(i64, i64)>>);
+
+impl AbortedRanges {
+    /// Whether the transactional batch of `producer_id` at `offset` was aborted.
+    fn contains(&self, producer_id: i64, offset: i64) -> bool {
+        self.0.get(&producer_id).is_some_and(|ranges| {
+            ranges
+                .iter()
+                .any(|(first, last)| (*first..=*last).contains(&offset))
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,20 +105,33 @@ pub struct CompactionOutcome {
     pub bytes_before: u64,
     pub bytes_after: u64,
     pub records_removed: u64,
+    /// Below this offset the log is clean: every batch there is as this round left it.
+    pub cleaned_end_offset: i64,
 }
 
 impl Log {
     /// The next compaction round, or `None` when the policy is not `compact` or there is no
     /// sealed segment yet.
     pub fn compaction_plan(&self, now_ms: i64) -> Option<CompactionPlan> {
-        if !self.config.cleanup_policy.compact || self.segments.len() < 2 {
+        if !self.config.cleanup_policy.compact {
             return None;
         }
-        let sealed = self.segments.values().take(self.segments.len() - 1);
+        let (cleanable, end_offset) = self.cleanable();
+        if cleanable.is_empty() {
+            return None;
+        }
+        let mut aborted = AbortedRanges::default();
+        for entry in self.segments.values().flat_map(|s| s.aborted()) {
+            if entry.first_offset < end_offset {
+                let ranges = aborted.0.entry(entry.producer_id).or_default();
+                ranges.push((entry.first_offset, entry.last_offset));
+            }
+        }
         Some(CompactionPlan {
             dir: self.dir.clone(),
             pool: Arc::clone(&self.pool),
-            segments: sealed
+            segments: cleanable
+                .iter()
                 .map(|s| Planned {
                     base_offset: s.base_offset,
                     size_bytes: s.size_bytes,
@@ -103,20 +141,39 @@ impl Log {
             delete_retention_ms: self.config.delete_retention_ms,
             index_interval_bytes: self.config.index_interval_bytes,
             now_ms,
-            end_offset: self.active().base_offset,
+            end_offset,
+            aborted,
         })
     }
 
+    /// The segments compaction may clean: sealed, and ending at or below the last stable
+    /// offset (an open transaction's records are never cleaned); and the offset after them.
+    fn cleanable(&self) -> (Vec<&Segment>, i64) {
+        let last_stable_offset = self.last_stable_offset();
+        let mut cleanable = Vec::new();
+        let mut end_offset = self.log_start_offset;
+        let next_bases = self.segments.keys().skip(1);
+        for (segment, next_base) in self.segments.values().zip(next_bases) {
+            if *next_base > last_stable_offset {
+                break;
+            }
+            cleanable.push(segment);
+            end_offset = *next_base;
+        }
+        (cleanable, end_offset)
+    }
+
     /// Whether a compaction round is due, by Kafka's rules: the policy is `compact`, some
-    /// sealed segment is dirty (written since the last round) and has no record newer than
+    /// cleanable segment is dirty (written since the last round) and has no record newer than
     /// `min.compaction.lag.ms`, and either the dirty share of the sealed bytes reaches
     /// `min.cleanable.dirty.ratio` or the oldest dirty segment's newest record is older than
     /// `max.compaction.lag.ms`. [`Log::compact`] and [`Log::compaction_plan`] do not ask.
     pub fn compaction_due(&self, now_ms: i64) -> bool {
-        if !self.config.cleanup_policy.compact || self.segments.len() < 2 {
+        if !self.config.cleanup_policy.compact {
             return false;
         }
-        let sealed = || self.segments.values().take(self.segments.len() - 1);
+        let (cleanable, _) = self.cleanable();
+        let sealed = || cleanable.iter();
         let mut dirty = sealed().filter(|s| {
             s.base_offset >= self.cleaned_up_to
                 && now_ms.saturating_sub(s.max_timestamp) >= self.config.min_compaction_lag_ms
@@ -125,6 +182,8 @@ impl Log {
             return false;
         };
         let dirty_bytes = oldest.size_bytes + dirty.map(|s| s.size_bytes).sum::<u64>();
+        // The share is of the cleanable bytes, as Kafka's is of the bytes below its first
+        // uncleanable offset.
         let total_bytes: u64 = sealed().map(|s| s.size_bytes).sum();
         let ratio = dirty_bytes as f64 / total_bytes.max(1) as f64;
         ratio >= self.config.min_cleanable_dirty_ratio
@@ -146,6 +205,7 @@ impl Log {
     pub fn install_compaction(&mut self, compacted: Compacted) -> Result<CompactionOutcome> {
         let mut outcome = CompactionOutcome {
             records_removed: compacted.records_removed,
+            cleaned_end_offset: compacted.end_offset,
             ..Default::default()
         };
         let active_base = self.active().base_offset;
@@ -205,18 +265,24 @@ impl CompactionPlan {
         let (latest, mapped) = self.map_keys()?;
         let mut cleaned = Vec::new();
         let mut records_removed = 0;
+        let mut transactions = HashMap::new();
         for planned in &self.segments[..mapped] {
-            records_removed += self.clean_segment(planned, &latest, &scratch)?;
+            records_removed += self.clean_segment(planned, &latest, &mut transactions, &scratch)?;
             cleaned.push(Cleaned {
                 base_offset: planned.base_offset,
                 original_size_bytes: planned.size_bytes,
             });
         }
         sync_dir(&scratch)?;
+        // Segments past the key map's memory limit were not cleaned: they stay dirty.
+        let end_offset = self
+            .segments
+            .get(mapped)
+            .map_or(self.end_offset, |next| next.base_offset);
         Ok(Compacted {
             scratch,
             now_ms: self.now_ms,
-            end_offset: self.end_offset,
+            end_offset,
             cleaned,
             records_removed,
         })
@@ -230,7 +296,12 @@ impl CompactionPlan {
         for (i, planned) in self.segments.iter().enumerate() {
             let mut segment_keys = Vec::new();
             self.for_each_batch(planned, |batch| {
-                if batch.header.attributes.is_control() {
+                let header = &batch.header;
+                let aborted = header.attributes.is_transactional()
+                    && self
+                        .aborted
+                        .contains(header.producer_id, header.base_offset);
+                if header.attributes.is_control() || aborted {
                     return Ok(());
                 }
                 let records = batch
@@ -258,19 +329,24 @@ impl CompactionPlan {
     }
 
     /// Writes the cleaned copy of one segment into `scratch`; returns records removed.
+    /// `transactions` carries, from segment to segment, whether each producer's current
+    /// transaction has a record kept so far.
     fn clean_segment(
         &self,
         planned: &Planned,
         latest: &HashMap<Vec<u8>, i64>,
+        transactions: &mut HashMap<i64, bool>,
         scratch: &Path,
     ) -> Result<u64> {
         let mut output = Segment::create(scratch, &self.pool, planned.base_offset, self.now_ms)?;
-        let drop_tombstones =
+        let past_horizon =
             planned.max_timestamp < self.now_ms.saturating_sub(self.delete_retention_ms);
         let mut removed = 0u64;
         let mut write_error = None;
         self.for_each_batch(planned, |batch| {
-            let kept = keep(&batch, latest, drop_tombstones).map_err(|e| e.to_string())?;
+            let kept = self
+                .verdict(&batch, latest, past_horizon, transactions)
+                .map_err(|e| e.to_string())?;
             removed += kept.removed;
             let bytes = match kept.rewritten {
                 Kept::All => batch.bytes.to_vec(),
@@ -289,6 +365,43 @@ impl CompactionPlan {
         output.seal(scratch, &self.pool)?;
         output.forget_files(&self.pool);
         Ok(removed)
+    }
+
+    /// What becomes of one batch: markers and aborted batches by the transaction rules (see
+    /// the module docs), other batches by [`keep`].
+    fn verdict(
+        &self,
+        batch: &fjord_record::Batch<'_>,
+        latest: &HashMap<Vec<u8>, i64>,
+        past_horizon: bool,
+        transactions: &mut HashMap<i64, bool>,
+    ) -> fjord_record::Result<Verdict> {
+        let header = &batch.header;
+        if header.attributes.is_control() {
+            let has_records = transactions.remove(&header.producer_id).unwrap_or(false);
+            let drop = !has_records && past_horizon;
+            return Ok(Verdict {
+                rewritten: if drop { Kept::None } else { Kept::All },
+                removed: u64::from(drop),
+            });
+        }
+        if !header.attributes.is_transactional() {
+            return keep(batch, latest, past_horizon);
+        }
+        if self
+            .aborted
+            .contains(header.producer_id, header.base_offset)
+        {
+            transactions.entry(header.producer_id).or_insert(false);
+            return Ok(Verdict {
+                rewritten: Kept::None,
+                removed: u64::try_from(header.records_count).unwrap_or(0),
+            });
+        }
+        let verdict = keep(batch, latest, past_horizon)?;
+        let has_records = transactions.entry(header.producer_id).or_insert(false);
+        *has_records |= !matches!(verdict.rewritten, Kept::None);
+        Ok(verdict)
     }
 
     /// Calls `f` on every batch of a planned segment, CRC checked.
@@ -335,17 +448,13 @@ struct Verdict {
     removed: u64,
 }
 
+/// A data batch's records that stay: the latest of their key, and tombstones until
+/// `drop_tombstones`.
 fn keep(
     batch: &fjord_record::Batch<'_>,
     latest: &HashMap<Vec<u8>, i64>,
     drop_tombstones: bool,
 ) -> fjord_record::Result<Verdict> {
-    if batch.header.attributes.is_control() {
-        return Ok(Verdict {
-            rewritten: Kept::All,
-            removed: 0,
-        });
-    }
     let records = batch.decompressed_record_bytes(DECOMPRESSED_BYTES_MAX)?;
     let mut kept = Vec::new();
     let mut total = 0u64;

@@ -17,7 +17,7 @@
 //! open decodes the snapshot and replays the batch headers after it
 //! ([`ProducerStates::update`]), so the state after a crash is what the surviving data says.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use fjord_record::{BatchHeader, ControlType, NO_PRODUCER_ID, NO_SEQUENCE};
 
@@ -83,6 +83,10 @@ pub enum Check {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    /// Each open transaction as (first offset, producer id), oldest first: the last stable
+    /// offset is read off its first element on every read_committed fetch, in O(log n).
+    /// Always exactly the entries' `transaction_first_offset`s.
+    open: BTreeSet<(i64, i64)>,
 }
 
 impl ProducerStates {
@@ -174,6 +178,7 @@ impl ProducerStates {
         }
         if header.attributes.is_transactional() && entry.transaction_first_offset.is_none() {
             entry.transaction_first_offset = Some(header.base_offset);
+            self.open.insert((header.base_offset, header.producer_id));
         }
         if header.producer_epoch != entry.producer_epoch {
             entry.producer_epoch = header.producer_epoch;
@@ -204,6 +209,7 @@ impl ProducerStates {
         self.update(header);
         let entry = self.producers.get_mut(&header.producer_id)?;
         let first_offset = entry.transaction_first_offset.take()?;
+        self.open.remove(&(first_offset, header.producer_id));
         Some(CompletedTransaction {
             producer_id: header.producer_id,
             first_offset,
@@ -215,10 +221,16 @@ impl ProducerStates {
     /// The first offset of the oldest open transaction: the last stable offset may not pass
     /// it (`None`: no transaction is open).
     pub fn first_unstable_offset(&self) -> Option<i64> {
-        self.producers
-            .values()
-            .filter_map(|e| e.transaction_first_offset)
-            .min()
+        self.open.first().map(|(first_offset, _)| *first_offset)
+    }
+
+    /// Rebuilds the index of open transactions from the entries, after a change to many.
+    fn reindex_open(&mut self) {
+        self.open = self
+            .producers
+            .iter()
+            .filter_map(|(id, e)| e.transaction_first_offset.map(|f| (f, *id)))
+            .collect();
     }
 
     /// Forgets producers silent for longer than [`PRODUCER_EXPIRATION_MS`], but not one with
@@ -239,6 +251,7 @@ impl ProducerStates {
         }
         self.producers
             .retain(|_, e| !e.batches.is_empty() || e.transaction_first_offset.is_some());
+        self.reindex_open();
     }
 
     /// Forgets the least recently active producer, one without an open transaction if any.
@@ -248,8 +261,10 @@ impl ProducerStates {
             .iter()
             .min_by_key(|(_, e)| (e.transaction_first_offset.is_some(), e.last_timestamp_ms))
             .map(|(id, _)| *id)
+            && let Some(entry) = self.producers.remove(&oldest)
+            && let Some(first_offset) = entry.transaction_first_offset
         {
-            self.producers.remove(&oldest);
+            self.open.remove(&(first_offset, oldest));
         }
     }
 
@@ -271,6 +286,9 @@ impl ProducerStates {
                 self.producers.get(&producer_id),
             ) {
                 touched.producers.insert(producer_id, entry.clone());
+                if let Some(first_offset) = entry.transaction_first_offset {
+                    touched.open.insert((first_offset, producer_id));
+                }
             }
             match touched.check(header)? {
                 Check::Duplicate(original) => return Ok(Some(original)),
@@ -356,6 +374,7 @@ fn parse_snapshot(body: &str) -> Option<(ProducerStates, i64)> {
         };
         states.producers.insert(head[0], entry);
     }
+    states.reindex_open();
     Some((states, offset))
 }
 

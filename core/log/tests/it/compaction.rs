@@ -17,6 +17,7 @@ fn compaction_keeps_the_latest_value_per_key_and_the_offsets() -> anyhow::Result
         log.append(&batch(&records, codec), 0, 0)?;
     }
     let before = read_all(&log)?;
+    log.set_high_watermark(log.log_end_offset());
     let outcome = log.compact(0)?;
     assert!(
         outcome.records_removed > 0 && outcome.bytes_after < outcome.bytes_before,
@@ -70,6 +71,7 @@ fn tombstones_outlive_delete_retention_then_go() -> anyhow::Result<()> {
             0,
         )?;
     }
+    log.set_high_watermark(log.log_end_offset());
     log.compact(500)?;
     let left = read_all(&log)?;
     assert!(
@@ -104,6 +106,7 @@ fn appends_continue_while_compaction_runs() -> anyhow::Result<()> {
             0,
         )?;
     }
+    log.set_high_watermark(log.log_end_offset());
     let plan = log.compaction_plan(0).expect("sealed segments to clean");
     let worker = std::thread::spawn(move || plan.run());
     for _ in 0..20 {
@@ -161,8 +164,10 @@ fn fill(log: &mut fjord_log::Log, prefix: u8, rounds: u8, timestamp_ms: i64) -> 
 fn compaction_is_due_by_dirty_ratio_and_by_lag() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut log = new_log(dir.path(), compact_config())?;
+    log.set_high_watermark(log.log_end_offset());
     assert!(!log.compaction_due(0), "no sealed segment yet");
     fill(&mut log, 0, 40, 10)?;
+    log.set_high_watermark(log.log_end_offset());
     assert!(log.compaction_due(10), "everything sealed is dirty");
     log.compact(10)?;
     assert!(!log.compaction_due(10), "nothing dirty after a round");
@@ -173,6 +178,7 @@ fn compaction_is_due_by_dirty_ratio_and_by_lag() -> anyhow::Result<()> {
     while log.segment_count() < sealed_before + 1 {
         fill(&mut log, prefix, 1, 20)?;
         prefix += 1;
+        log.set_high_watermark(log.log_end_offset());
     }
     assert!(
         !log.compaction_due(20),
@@ -213,6 +219,7 @@ fn truncating_into_a_compacted_gap_never_reuses_offsets() -> anyhow::Result<()> 
             0,
         )?;
     }
+    log.set_high_watermark(log.log_end_offset());
     log.compact(0)?;
     let kept: Vec<i64> = read_all(&log)?.iter().map(|r| r.offset).collect();
     // The last offset compaction removed below kept data: far from its segment's base.

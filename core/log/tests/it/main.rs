@@ -9,4 +9,5 @@ mod model;
 mod rules;
 mod scale;
 mod support;
+mod transaction_compaction;
 mod transactions;
