@@ -54,3 +54,30 @@ def test_a_missing_broker_is_a_clear_error(broker):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "cannot reach any broker" in result.stderr
+
+
+def test_transactions_are_listed_and_described(broker):
+    import confluent_kafka as ck
+
+    fjord(broker, "topic", "create", "cli-txn", "--partitions", "2")
+    producer = ck.Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "cli-app",
+                            "transaction.timeout.ms": 45_000})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce("cli-txn", value=b"v", partition=1)
+    assert producer.flush(30) == 0
+    listed = json.loads(fjord(broker, "txn", "list", "-o", "json").stdout)
+    assert listed == [{"transactional_id": "cli-app", "producer_id": listed[0]["producer_id"],
+                       "state": "Ongoing"}]
+    described = json.loads(fjord(broker, "txn", "describe", "cli-app", "-o", "json").stdout)
+    assert described["state"] == "Ongoing"
+    assert described["timeout_ms"] == 45_000
+    assert described["start_time_ms"] > 0
+    assert described["partitions"] == [["cli-txn", [1]]]
+    human = fjord(broker, "txn", "describe", "cli-app").stdout
+    assert "Ongoing" in human and "cli-txn" in human
+    producer.commit_transaction(30)
+    described = json.loads(fjord(broker, "txn", "describe", "cli-app", "-o", "json").stdout)
+    assert described["state"] == "CompleteCommit" and described["partitions"] == []
+    missing = fjord(broker, "txn", "describe", "nobody", check=False)
+    assert missing.returncode != 0 and "not found" in missing.stderr

@@ -1,4 +1,4 @@
-//! The `fjord` binary: `fjord serve` runs the broker; `fjord topic|produce|consume|group`
+//! The `fjord` binary: `fjord serve` runs the broker; `fjord topic|produce|consume|group|txn`
 //! talk to any Kafka-compatible broker (Fjord, Apache Kafka, Redpanda) over the wire.
 
 mod alloc;
@@ -34,6 +34,8 @@ enum Command {
     Consume(cli::consume::ConsumeArgs),
     /// List, describe, reset and delete consumer groups.
     Group(cli::group::GroupArgs),
+    /// List and describe transactions.
+    Txn(cli::txn::TxnArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Group(args) => cli::group::run(args),
+        Command::Txn(args) => cli::txn::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
