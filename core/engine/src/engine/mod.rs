@@ -3,12 +3,14 @@
 mod data;
 mod transactions;
 mod upkeep;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use self::data::{AppendRequest, FetchPartition, Origin, PartitionRead, Waiter};
 pub use self::upkeep::Upkeep;
+pub use self::writer::TransactionalWriter;
 use crate::blocking::BlockingPool;
 use crate::clock::Clock;
 use crate::groups::{Commit, Coordinator, Identity};

@@ -471,3 +471,76 @@ async fn an_open_transaction_survives_a_restart_and_aborts_on_its_timeout() -> a
     );
     Ok(())
 }
+
+fn record(value: &[u8]) -> NewRecord<'_> {
+    NewRecord {
+        timestamp_ms: START_MS,
+        key: None,
+        value: Some(value),
+        headers: &[],
+    }
+}
+
+#[tokio::test]
+async fn an_in_process_writer_commits_records_and_positions_all_or_nothing() -> anyhow::Result<()> {
+    let test = TestEngine::open().await?;
+    let engine = &test.engine;
+    test.topic("input", 1, &[]).await;
+    test.topic("sink", 2, &[]).await;
+    let timeout = Duration::from_secs(60);
+    let mut writer = engine
+        .transactional_writer("processor-1", timeout, Compression::None)
+        .await?;
+    // Aborted: neither the records nor the position.
+    writer
+        .append("sink", PartitionIndex(0), &[record(b"a")])
+        .await?;
+    writer
+        .commit_offsets("processor", vec![commit("input", 1)])
+        .await?;
+    writer.abort().await?;
+    // Committed: both partitions and the position at once.
+    writer
+        .append("sink", PartitionIndex(0), &[record(b"b")])
+        .await?;
+    writer
+        .append("sink", PartitionIndex(1), &[record(b"c"), record(b"d")])
+        .await?;
+    writer
+        .commit_offsets("processor", vec![commit("input", 2)])
+        .await?;
+    assert_eq!(
+        engine
+            .offsets("sink", PartitionIndex(1))?
+            .last_stable_offset,
+        Offset(0)
+    );
+    writer.commit().await?;
+    assert_eq!(committed(engine, "processor"), Some(2));
+    let (batches, aborted) = read(engine, "sink", Isolation::LastStable).await?;
+    assert_eq!(batches, [(0, false), (1, true), (2, false), (3, true)]);
+    assert_eq!(aborted, [(writer.producer().0.0, 0)]);
+
+    // A new writer for the id fences this one and aborts what it left open.
+    writer
+        .append("sink", PartitionIndex(0), &[record(b"e")])
+        .await?;
+    let mut successor = engine
+        .transactional_writer("processor-1", timeout, Compression::None)
+        .await?;
+    let fenced = writer
+        .append("sink", PartitionIndex(0), &[record(b"f")])
+        .await;
+    assert!(fenced.is_err(), "{fenced:?}");
+    assert!(matches!(
+        writer.commit().await,
+        Err(Error::ProducerFenced { .. })
+    ));
+    successor
+        .append("sink", PartitionIndex(0), &[record(b"g")])
+        .await?;
+    successor.commit().await?;
+    let sink = engine.offsets("sink", PartitionIndex(0))?;
+    assert_eq!(sink.last_stable_offset, sink.high_watermark);
+    Ok(())
+}
