@@ -9,6 +9,9 @@
 //!   four consumers (partitions dealt in turn): one librdkafka consumer is slower than the
 //!   broker. Timed from the first record received to the last.
 //! - Produce latency at 5,000 records/s, acks=all: p50, p99, p99.9 (send to acknowledgement).
+//! - Transactions (see `transactions.rs`): transactional produce as a ratio of idempotent
+//!   produce, read_committed consume as a ratio of read_uncommitted
+//!   (`FJORD_BENCH_ONLY=transactions` runs only these).
 //! - The broker's resident memory at the end, and its peak.
 //!
 //! Each throughput run goes twice when `rdkafka_performance` (librdkafka's C load generator)
@@ -32,6 +35,7 @@ mod cgroup;
 mod fjord_serve;
 mod rdkafka_performance;
 mod restart;
+mod transactions;
 
 use fjord_serve::FjordServe;
 
@@ -81,6 +85,9 @@ fn main() -> anyhow::Result<()> {
     let broker = FjordServe::start(data.path(), &[])?;
     if let Some(cgroup) = &cgroup {
         cgroup.enter(broker.pid())?;
+    }
+    if std::env::var("FJORD_BENCH_ONLY").as_deref() == Ok("transactions") {
+        return transactions::measure(&broker.bootstrap, volume_mib);
     }
     println!(
         "fjord broker benchmark: {volume_mib} MiB per produce run, 1 KiB records, data in {}",
@@ -165,6 +172,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+    transactions::measure(&broker.bootstrap, volume_mib)?;
     let latencies = produce_latencies(&broker.bootstrap)?;
     println!(
         "\nproduce latency at {LATENCY_RATE_PER_SECOND} records/s, acks=all ({} records): p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms",
