@@ -52,3 +52,26 @@ def test_metrics_count_traffic_and_lag(broker):
         text = scrape(broker)
     assert value(text, lag) == 60
     consumer.close()
+
+
+def test_metrics_count_transactions_by_state(broker):
+    producer = ck.Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "metered"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce("metered-txn", value=b"x")
+    assert producer.flush(30) == 0
+    ongoing = 'fjord_transactional_ids{state="Ongoing"}'
+    text = scrape(broker)
+    deadline = time.monotonic() + 60  # sampled every few seconds
+    while value(text, ongoing) != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        text = scrape(broker)
+    assert value(text, ongoing) == 1
+    assert value(text, "fjord_transaction_oldest_open_seconds") >= 0
+    assert value(text, 'fjord_requests_total{api="AddPartitionsToTxn",version="') >= 1
+    producer.commit_transaction(30)
+    committed = 'fjord_transactional_ids{state="CompleteCommit"}'
+    while value(text, committed) != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        text = scrape(broker)
+    assert value(text, committed) == 1 and value(text, ongoing) == 0

@@ -8,6 +8,9 @@
 //! - `fjord_connections_refused_total{limit}`: connections closed at once by a limit
 //! - `fjord_fetch_sessions`: incremental fetch sessions open (KIP-227)
 //! - `fjord_consumer_group_lag{group,topic,partition}`: high watermark minus committed offset
+//! - `fjord_transactional_ids{state}`: transactional ids per coordinator state
+//! - `fjord_transaction_oldest_open_seconds`: how long the oldest open transaction has been
+//!   open (0 when none is): what holds read_committed consumers back
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -93,4 +96,11 @@ pub(crate) fn group_lag(group: &str, topic: &str, partition: i32, lag: i64) {
         "partition" => partition.to_string()
     )
     .set(lag as f64);
+}
+
+pub(crate) fn transactions(by_state: &[(&'static str, usize)], oldest_open: Duration) {
+    for (state, count) in by_state {
+        metrics::gauge!("fjord_transactional_ids", "state" => *state).set(*count as f64);
+    }
+    metrics::gauge!("fjord_transaction_oldest_open_seconds").set(oldest_open.as_secs_f64());
 }

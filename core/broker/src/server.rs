@@ -152,8 +152,9 @@ async fn gauges(context: Arc<Context>, mut stopped: watch::Receiver<bool>) {
 }
 
 /// Refreshes the gauges that are sampled rather than counted: partitions, group lag, fetch
-/// sessions.
+/// sessions, transactions.
 fn record_gauges(context: &Context) {
+    record_transaction_gauges(context);
     let engine = context.engine();
     crate::metrics::fetch_sessions(context.fetch_sessions().len());
     crate::metrics::refresh_connections();
@@ -165,6 +166,16 @@ fn record_gauges(context: &Context) {
             crate::metrics::group_lag(&group, &topic, partition.0, lag);
         }
     }
+}
+
+fn record_transaction_gauges(context: &Context) {
+    let engine = context.engine();
+    let (counts, oldest_start_ms) = engine.transactions().summary();
+    let by_state: Vec<(&'static str, usize)> =
+        counts.iter().map(|(state, n)| (state.name(), *n)).collect();
+    let open_ms = oldest_start_ms.map_or(0, |start| engine.clock().now_ms().saturating_sub(start));
+    let oldest_open = std::time::Duration::from_millis(u64::try_from(open_ms).unwrap_or(0));
+    crate::metrics::transactions(&by_state, oldest_open);
 }
 
 /// Decodes one request frame (without its size prefix) exactly as a connection does, and

@@ -1,7 +1,7 @@
 //! Fjord's engine: the one in-process API under every front end.
 //!
 //! [`Engine`] owns the topic catalog, the partitions (behind [`PartitionStorage`]), the group
-//! coordinator, producer ids, the background workers and a [`Clock`]. The Kafka wire server
+//! and transaction coordinators, producer ids, the background workers and a [`Clock`]. The Kafka wire server
 //! (`fjord-broker`) is one front end on it; processors, connectors and SQL are others, and
 //! reach data only through this crate. So the rules a Kafka client gets (validation,
 //! durability, offsets, group generations) hold for every writer and reader, because there
@@ -18,6 +18,11 @@
 //! - A committed offset is durable in `__consumer_offsets` before
 //!   [`Engine::commit_offsets`] returns, and visible only then.
 //! - Topic creation, deletion and config changes are atomic at their topic file.
+//! - A transaction (Kafka's transactions V1, [`TransactionCoordinator`]) commits or aborts
+//!   everywhere: once [`Engine::end_transaction`] returns, every partition of it has its
+//!   marker and its group offsets are applied or dropped; a crash before that is completed at
+//!   the next start. [`Isolation::LastStable`] reads never see an open transaction's records.
+//!   [`TransactionalWriter`] gives in-process writers the same all-or-nothing commit.
 //!
 //! # How it is built
 //! Every method that may touch the disk is `async`. A partition is a [`PartitionStorage`],
@@ -36,8 +41,9 @@
 //! data, storage and group APIs, so they cannot be swapped.
 //!
 //! # Invariants
-//! - Only [`Origin::Coordinator`] writes internal topics ([`INTERNAL_TOPICS`]); no other
-//!   origin writes control batches or (until transactions) transactional ones.
+//! - Only [`Origin::Coordinator`] writes internal topics ([`INTERNAL_TOPICS`]) and control
+//!   batches; another origin's transactional batch is appended only while its producer's
+//!   open transaction holds the partition (and holds the transaction open meanwhile).
 //! - `log_start_offset <= high_watermark <= log_end_offset` for every partition.
 //! - Every small file the engine writes goes through `durable`: temporary file, sync,
 //!   rename, directory sync, CRC checked on read.

@@ -19,9 +19,12 @@
 //! Transactions, as Kafka's cleaner treats them: only segments wholly below the last stable
 //! offset are cleaned, so an open transaction's records are never touched. Records of
 //! aborted transactions (known from the `.txnindex` files) are removed, and never count as
-//! the latest for their key. A marker is dropped once no record of its transaction is left
-//! and its segment is past `delete.retention.ms`, as a tombstone is; the `.txnindex` entries
-//! stay (an entry for a transaction without records costs a reader nothing).
+//! the latest for their key. A COMMIT marker is dropped once no record of its transaction is
+//! left and its segment is past `delete.retention.ms`, as a tombstone is. ABORT markers
+//! stay, as do the `.txnindex` entries naming them: a `read_committed` reader told of an
+//! aborted transaction skips its producer's batches until it meets that marker, so dropping
+//! one would hide the producer's later committed records. (Kafka drops both together; a
+//! marker is a few dozen bytes.)
 //!
 //! Swap order, crash-safe at every step: sync the cleaned files; delete the old segment's
 //! index files and sync the directory; rename the cleaned log over the old log (atomic);
@@ -33,7 +36,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fjord_record::Records;
+use fjord_record::{ControlType, Records};
 
 use crate::checkpoint::sync_dir;
 use crate::limits::{COMPACTION_KEY_BYTES_MAX, DECOMPRESSED_BYTES_MAX, RECOVERY_CHUNK_BYTES};
@@ -379,7 +382,11 @@ impl CompactionPlan {
         let header = &batch.header;
         if header.attributes.is_control() {
             let has_records = transactions.remove(&header.producer_id).unwrap_or(false);
-            let drop = !has_records && past_horizon;
+            // An ABORT marker stays: its `.txnindex` entry stays too, and a reader told of
+            // an aborted transaction skips that producer's batches until it meets the marker.
+            let commit = ControlType::of_batch(batch, DECOMPRESSED_BYTES_MAX)?
+                .is_some_and(|kind| kind == ControlType::Commit);
+            let drop = commit && !has_records && past_horizon;
             return Ok(Verdict {
                 rewritten: if drop { Kept::None } else { Kept::All },
                 removed: u64::from(drop),

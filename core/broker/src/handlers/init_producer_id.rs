@@ -3,6 +3,7 @@
 //! with a new id too). With one, the transaction coordinator's answer: the id's producer
 //! with its epoch bumped, earlier incarnations fenced.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::Context;
@@ -16,9 +17,17 @@ pub(crate) async fn handle(
     version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
-    let expected = (request.producer_id.0 >= 0).then_some((
-        fjord_engine::ProducerId(request.producer_id.0),
-        fjord_engine::ProducerEpoch(request.producer_epoch),
+    // KIP-360: both the producer id and its epoch, or neither (Kafka: INVALID_REQUEST).
+    let (id, epoch) = (request.producer_id.0, request.producer_epoch);
+    if (id < 0) != (epoch < 0) {
+        return InitProducerIdResponse::default()
+            .with_error_code(ResponseError::InvalidRequest.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
+    let expected = (id >= 0).then_some((
+        fjord_engine::ProducerId(id),
+        fjord_engine::ProducerEpoch(epoch),
     ));
     let outcome = context
         .engine()

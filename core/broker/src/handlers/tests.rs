@@ -141,3 +141,65 @@ async fn refused_records_are_named_from_v8() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// (error code, producer id, epoch) of an InitProducerId.
+async fn init_producer_id(
+    context: &Context,
+    version: i16,
+    transactional_id: &str,
+    producer: (i64, i16),
+) -> anyhow::Result<(i16, i64, i16)> {
+    let request = kafka_protocol::messages::InitProducerIdRequest::default()
+        .with_transactional_id(Some(StrBytes::from_string(transactional_id.into()).into()))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(kafka_protocol::messages::ProducerId(producer.0))
+        .with_producer_epoch(producer.1);
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::InitProducerId as i16)
+        .with_request_api_version(version);
+    let peer = "127.0.0.1:50000".parse()?;
+    let kind = RequestKind::InitProducerId(request);
+    let response = dispatch(context, &header, peer, kind).await?;
+    let Some(Response::Message(ResponseKind::InitProducerId(response))) = response else {
+        anyhow::bail!("no InitProducerId response: {response:?}");
+    };
+    Ok((
+        response.error_code,
+        response.producer_id.0,
+        response.producer_epoch,
+    ))
+}
+
+#[tokio::test]
+async fn init_producer_id_bumps_fences_and_checks_kip_360_fields_by_version() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let context = context(&dir).await?;
+    let (error, id, epoch) = init_producer_id(&context, 5, "app", (-1, -1)).await?;
+    assert_eq!((error, epoch), (0, 0));
+    // KIP-360: the client's own producer is bumped; a retry of that bump answered again.
+    let bumped = init_producer_id(&context, 5, "app", (id, 0)).await?;
+    assert_eq!(bumped, (0, id, 1));
+    assert_eq!(init_producer_id(&context, 5, "app", (id, 0)).await?, bumped);
+    // A stale epoch is fenced: PRODUCER_FENCED from v4, INVALID_PRODUCER_EPOCH before.
+    let stale = (id, 0);
+    init_producer_id(&context, 5, "app", (-1, -1)).await?; // another incarnation: epoch 2
+    let fenced = ResponseError::ProducerFenced.code();
+    assert_eq!(init_producer_id(&context, 4, "app", stale).await?.0, fenced);
+    let old_code = ResponseError::InvalidProducerEpoch.code();
+    assert_eq!(
+        init_producer_id(&context, 3, "app", stale).await?.0,
+        old_code
+    );
+    // One of the two fields without the other is INVALID_REQUEST.
+    let invalid = ResponseError::InvalidRequest.code();
+    assert_eq!(
+        init_producer_id(&context, 5, "app", (id, -1)).await?.0,
+        invalid
+    );
+    assert_eq!(
+        init_producer_id(&context, 5, "app", (-1, 2)).await?.0,
+        invalid
+    );
+    Ok(())
+}

@@ -99,19 +99,19 @@ impl Engine {
             .all(|r| named.insert((r.topic.as_str(), r.partition)));
         let appends = requests.into_iter().map(|request| async move {
             let storage = self.writable(&request.topic, request.partition, origin)?;
-            let mut open_transactions = Vec::new();
+            let mut open_transaction = None;
             if origin != Origin::Coordinator {
                 let partition = (request.topic.clone(), request.partition);
-                for (producer_id, epoch) in check_attributes(&request.batches)? {
+                if let Some((producer_id, epoch)) = check_attributes(&request.batches)? {
                     let guard = self
                         .transactions
                         .begin_append(producer_id, epoch, &partition)
                         .await?;
-                    open_transactions.push(guard);
+                    open_transaction = Some(guard);
                 }
             }
             let appended = storage.append(request.batches, now_ms).await?;
-            drop(open_transactions);
+            drop(open_transaction);
             if acks == Acks::All {
                 storage.make_durable(appended.last_offset).await?;
             }
@@ -292,11 +292,13 @@ impl Engine {
 }
 
 /// A client's batch may not carry the control bit, nor a producer id without a sequence
-/// (what a coordinator writes on a producer's behalf). Returns the producers whose
-/// transactions the batches belong to. Batches are walked by their headers only; the
-/// storage checks the rest.
-fn check_attributes(batches: &[u8]) -> Result<Vec<(ProducerId, ProducerEpoch)>> {
-    let mut transactional = Vec::new();
+/// (what a coordinator writes on a producer's behalf). Returns the producer whose
+/// transaction the batches belong to: one at most, so an append holds one transaction's
+/// gate and two appends can never wait on each other's (a producer writes only its own
+/// batches; from Produce v3 Kafka takes one batch per partition). Batches are walked by
+/// their headers only; the storage checks the rest.
+fn check_attributes(batches: &[u8]) -> Result<Option<(ProducerId, ProducerEpoch)>> {
+    let mut transactional = None;
     for (batch_index, batch) in fjord_record::batches(batches).enumerate() {
         let Ok(batch) = batch else {
             break; // malformed: the storage's full check reports it
@@ -312,8 +314,11 @@ fn check_attributes(batches: &[u8]) -> Result<Vec<(ProducerId, ProducerEpoch)>> 
                     ProducerId(header.producer_id),
                     ProducerEpoch(header.producer_epoch),
                 );
-                if !transactional.contains(&producer) {
-                    transactional.push(producer);
+                if *transactional.get_or_insert(producer) != producer {
+                    return Err(Error::ForbiddenBatchAttribute {
+                        batch_index,
+                        attribute: "a second transactional producer or epoch in one append",
+                    });
                 }
             }
             continue;

@@ -7,9 +7,13 @@
 //! A writer is one transactional id's producer, like a Kafka transactional producer: opening
 //! it bumps the id's epoch, which fences any earlier writer (or Kafka client) with the same
 //! id and aborts its open transaction. Its batches carry the producer id, epoch and a
-//! sequence per partition, so the log checks them as it checks a client's. After an error the
-//! writer's transaction should be aborted; after a fencing error the writer is finished (a
-//! newer one owns the id).
+//! sequence per partition, so the log checks them as it checks a client's.
+//!
+//! After any error the writer refuses to go on until [`TransactionalWriter::abort`] is
+//! called: an append that failed may still have reached the log, so the transaction cannot
+//! be trusted whole. `abort` then starts a new epoch (aborting what was open and resetting
+//! the sequences, as a Kafka producer does after KIP-360). After a fencing error the writer
+//! is finished for good: a newer one owns the id, and `abort` fences it back only if called.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -20,11 +24,11 @@ use fjord_partition::{PartitionIndex, ProducerEpoch, ProducerId};
 use fjord_record::{BatchBuilder, Compression, NewRecord};
 
 use super::{Engine, Origin};
-use crate::Result;
 use crate::groups::offsets::invalid_batch;
 use crate::groups::{Commit, Identity};
 use crate::partition::Appended;
 use crate::transactions::TopicPartition;
+use crate::{Error, Result};
 
 /// Committing offsets outside any group generation, as an admin tool does.
 const NOT_A_MEMBER: Identity<'static> = Identity {
@@ -45,6 +49,9 @@ pub struct TransactionalWriter {
     partitions: BTreeSet<TopicPartition>,
     groups: BTreeSet<String>,
     compression: Compression,
+    timeout_ms: i32,
+    /// An operation failed: only `abort` (a new epoch) may follow.
+    failed: bool,
 }
 
 impl Engine {
@@ -68,6 +75,8 @@ impl Engine {
             partitions: BTreeSet::new(),
             groups: BTreeSet::new(),
             compression,
+            timeout_ms,
+            failed: false,
         })
     }
 }
@@ -82,6 +91,18 @@ impl TransactionalWriter {
     /// the partition to it, as needed); durable under the topic's flush policy on return,
     /// visible to read_committed readers only once [`Self::commit`] returns.
     pub async fn append(
+        &mut self,
+        topic: &str,
+        partition: PartitionIndex,
+        records: &[NewRecord<'_>],
+    ) -> Result<Appended> {
+        self.check_usable()?;
+        let appended = self.try_append(topic, partition, records).await;
+        self.failed |= appended.is_err();
+        appended
+    }
+
+    async fn try_append(
         &mut self,
         topic: &str,
         partition: PartitionIndex,
@@ -112,6 +133,13 @@ impl TransactionalWriter {
     /// Commits `group_id`'s positions in the open transaction: in force when it commits,
     /// dropped if it aborts.
     pub async fn commit_offsets(&mut self, group_id: &str, commits: Vec<Commit>) -> Result<()> {
+        self.check_usable()?;
+        let committed = self.try_commit_offsets(group_id, commits).await;
+        self.failed |= committed.is_err();
+        committed
+    }
+
+    async fn try_commit_offsets(&mut self, group_id: &str, commits: Vec<Commit>) -> Result<()> {
         if !self.groups.contains(group_id) {
             self.engine
                 .add_offsets_to_transaction(&self.transactional_id, self.producer, group_id)
@@ -128,12 +156,41 @@ impl TransactionalWriter {
     /// Commits the open transaction: its records become visible and its offsets take
     /// effect, everywhere at once. Without an open transaction, nothing happens.
     pub async fn commit(&mut self) -> Result<()> {
-        self.end(true).await
+        self.check_usable()?;
+        let ended = self.end(true).await;
+        self.failed |= ended.is_err();
+        ended
     }
 
     /// Aborts the open transaction: its records are never visible, its offsets never apply.
+    /// After an error, it starts a new epoch instead (see the module docs).
     pub async fn abort(&mut self) -> Result<()> {
-        self.end(false).await
+        if !self.failed {
+            let ended = self.end(false).await;
+            self.failed |= ended.is_err();
+            if ended.is_ok() {
+                return Ok(());
+            }
+        }
+        self.producer = self
+            .engine
+            .init_producer_id(Some(&self.transactional_id), self.timeout_ms, None)
+            .await?;
+        self.sequences.clear();
+        self.partitions.clear();
+        self.groups.clear();
+        self.failed = false;
+        Ok(())
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::InvalidTxnState {
+                transactional_id: self.transactional_id.clone(),
+                reason: "an operation of this transaction failed: abort it first".into(),
+            });
+        }
+        Ok(())
     }
 
     async fn end(&mut self, commit: bool) -> Result<()> {

@@ -54,10 +54,9 @@ impl Coordinator {
         }
         if let Some(entry) = self.groups().get_mut(group_id) {
             for (commit, _) in commits.iter().zip(&results).filter(|(_, r)| r.is_ok()) {
-                entry.offsets.insert(
-                    (commit.topic.clone(), commit.partition),
-                    committed(commit, now_ms),
-                );
+                let key = (commit.topic.clone(), commit.partition);
+                entry.supersede_pending(&key);
+                entry.offsets.insert(key, committed(commit, now_ms));
             }
         }
         Ok(results)
@@ -132,7 +131,9 @@ impl Coordinator {
         }
         if let Some(entry) = self.groups().get_mut(group_id) {
             for (topic, partition, _) in results.iter().filter(|(_, _, r)| r.is_ok()) {
-                entry.offsets.remove(&(topic.clone(), *partition));
+                let key = (topic.clone(), *partition);
+                entry.supersede_pending(&key);
+                entry.offsets.remove(&key);
             }
         }
         Ok(results)

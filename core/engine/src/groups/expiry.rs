@@ -59,7 +59,7 @@ impl Coordinator {
             // Not if it gained members or commits while the tombstones were written.
             let still_idle = groups
                 .get(group_id)
-                .is_some_and(|e| e.group.is_idle() && e.offsets.is_empty());
+                .is_some_and(|e| e.group.is_idle() && e.offsets.is_empty() && e.pending.is_empty());
             if still_idle {
                 groups.remove(group_id);
             }
@@ -81,6 +81,10 @@ impl Coordinator {
             let keep = kept_topics(entry);
             let mut left = entry.offsets.len();
             for ((topic, partition), committed) in &entry.offsets {
+                // An open transaction's commit of the partition will replace it: kept.
+                if entry.has_pending(&(topic.clone(), *partition)) {
+                    continue;
+                }
                 let base_ms = match (keep.as_ref(), entry.empty_since_ms) {
                     // A consumer group with members keeps its subscribed topics' offsets.
                     (Some(kept), _) if kept.contains(topic) => continue,
@@ -99,7 +103,9 @@ impl Coordinator {
                     left -= 1;
                 }
             }
-            if left == 0 && entry.group.is_idle() && entry.group.state != GroupState::Dead {
+            // Offsets pending in an open transaction count as offsets, as in Kafka.
+            let idle = entry.group.is_idle() && entry.pending.is_empty();
+            if left == 0 && idle && entry.group.state != GroupState::Dead {
                 expired.groups.push(group_id.clone());
             }
         }

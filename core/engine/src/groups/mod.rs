@@ -125,6 +125,23 @@ impl GroupEntry {
         }
     }
 
+    /// A plain commit or deletion of `key` was written: it supersedes any transactional
+    /// commit of the key still pending, whose record is older (so the log, folded at a
+    /// restart or compacted, says the same).
+    fn supersede_pending(&mut self, key: &(String, PartitionIndex)) {
+        for pending in self.pending.values_mut() {
+            pending.remove(key);
+        }
+        self.pending.retain(|_, pending| !pending.is_empty());
+    }
+
+    /// Whether an open transaction has committed `key`.
+    fn has_pending(&self, key: &(String, PartitionIndex)) -> bool {
+        self.pending
+            .values()
+            .any(|pending| pending.contains_key(key))
+    }
+
     /// Notes when the group became empty (or that it no longer is).
     fn note_membership(&mut self, now_ms: i64) {
         if self.group.members.is_empty() {
@@ -441,6 +458,12 @@ impl Coordinator {
                 .ok_or_else(|| Error::GroupIdNotFound {
                     group_id: group_id.to_string(),
                 })?;
+            // Offsets an open transaction will commit would land in a deleted group.
+            if !entry.pending.is_empty() {
+                return Err(Error::NonEmptyGroup {
+                    group_id: group_id.to_string(),
+                });
+            }
             entry.group.mark_dead()?;
             entry.offsets.keys().cloned().collect()
         };

@@ -11,7 +11,7 @@
 //! Records are decoded defensively: unknown versions and malformed records are skipped with
 //! a warning, never trusted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use fjord_record::{BatchBuilder, Compression, ControlType, NewRecord, Records};
 
@@ -283,16 +283,32 @@ pub(crate) struct Folded {
 }
 
 /// Folds loaded records into each group's committed offsets, last generation and pending
-/// transactional offsets. A transaction's commits take effect at its COMMIT marker, in log
-/// order with the plain commits around it; an ABORT marker drops them.
+/// transactional offsets. A committed transaction's records count at their own place in the
+/// log, not the marker's (as in Kafka, and as compaction keeps the latest record of a key):
+/// a plain commit or deletion written after a transactional commit supersedes it, pending
+/// or not. An ABORT marker drops the transaction's records.
 pub(crate) fn fold(loaded: Vec<Loaded>) -> BTreeMap<String, Folded> {
-    let mut open: BTreeMap<i64, Vec<Entry>> = BTreeMap::new();
+    type Key = (String, String, PartitionIndex);
+    let mut open: BTreeMap<i64, Vec<(usize, Entry)>> = BTreeMap::new();
     let mut in_force = Vec::with_capacity(loaded.len());
-    for record in loaded {
+    let mut last_plain: HashMap<Key, usize> = HashMap::new();
+    for (position, record) in loaded.into_iter().enumerate() {
         match record {
-            Loaded::Entry(entry) => in_force.push(entry),
+            Loaded::Entry(entry) => {
+                if let Entry::Offset {
+                    group_id,
+                    topic,
+                    partition,
+                    ..
+                } = &entry
+                {
+                    let key = (group_id.clone(), topic.clone(), *partition);
+                    last_plain.insert(key, position);
+                }
+                in_force.push((position, entry));
+            }
             Loaded::Transactional { producer_id, entry } => {
-                open.entry(producer_id).or_default().push(entry);
+                open.entry(producer_id).or_default().push((position, entry));
             }
             Loaded::Marker {
                 producer_id,
@@ -305,9 +321,10 @@ pub(crate) fn fold(loaded: Vec<Loaded>) -> BTreeMap<String, Folded> {
             }
         }
     }
-    let mut groups = fold_entries(in_force);
+    in_force.sort_by_key(|(position, _)| *position);
+    let mut groups = fold_entries(in_force.into_iter().map(|(_, entry)| entry).collect());
     for (producer_id, entries) in open {
-        for entry in entries {
+        for (position, entry) in entries {
             if let Entry::Offset {
                 group_id,
                 topic,
@@ -315,6 +332,11 @@ pub(crate) fn fold(loaded: Vec<Loaded>) -> BTreeMap<String, Folded> {
                 committed: Some(committed),
             } = entry
             {
+                let key = (group_id, topic, partition);
+                if last_plain.get(&key).is_some_and(|plain| *plain > position) {
+                    continue;
+                }
+                let (group_id, topic, partition) = key;
                 let group = groups.entry(group_id).or_default();
                 let pending = group.pending.entry(producer_id).or_default();
                 pending.insert((topic, partition), committed);
@@ -427,7 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn transactional_commits_count_from_their_commit_marker() {
+    fn transactional_commits_count_at_their_own_place_in_the_log() {
         let offset_of = |groups: &BTreeMap<String, Folded>, partition| {
             groups["g"]
                 .offsets
@@ -435,34 +457,35 @@ mod tests {
                 .map(|c| c.offset.0)
         };
         let transactional = |producer_id, entry| Loaded::Transactional { producer_id, entry };
+        let marker = |producer_id, commit| Loaded::Marker {
+            producer_id,
+            commit,
+        };
         let groups = fold(vec![
             Loaded::Entry(commit(0, 1)),
             transactional(5, commit(0, 10)),
+            transactional(5, commit(3, 40)),
             transactional(6, commit(1, 20)),
+            transactional(6, commit(4, 50)),
             Loaded::Entry(commit(0, 2)),
-            Loaded::Marker {
-                producer_id: 5,
-                commit: true,
-            },
+            Loaded::Entry(commit(4, 51)),
+            marker(5, true),
             transactional(7, commit(2, 30)),
-            Loaded::Marker {
-                producer_id: 7,
-                commit: false,
-            },
+            marker(7, false),
         ]);
         assert_eq!(
             offset_of(&groups, 0),
-            Some(10),
-            "in force at its marker, after 2"
+            Some(2),
+            "the plain commit written after the transactional one supersedes it"
         );
+        assert_eq!(offset_of(&groups, 3), Some(40), "in force from its marker");
         assert_eq!(offset_of(&groups, 1), None, "still open");
         assert_eq!(offset_of(&groups, 2), None, "aborted");
+        assert_eq!(offset_of(&groups, 4), Some(51));
         let pending = &groups["g"].pending;
         assert_eq!(pending.keys().copied().collect::<Vec<_>>(), vec![6]);
-        assert_eq!(
-            pending[&6][&("t".to_string(), PartitionIndex(1))].offset,
-            Offset(20)
-        );
+        let open: Vec<i64> = pending[&6].values().map(|c| c.offset.0).collect();
+        assert_eq!(open, [20], "partition 4's pending commit was superseded");
     }
 
     #[test]

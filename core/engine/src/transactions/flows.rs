@@ -107,8 +107,10 @@ impl TransactionCoordinator {
                     ids.install(next);
                     if let Some(entry) = ids.entries.get_mut(transactional_id)
                         && before != Some(producer)
+                        && expected.is_some()
+                        && expected == before
                     {
-                        entry.previous = before.filter(|(_, epoch)| epoch.0 >= 0);
+                        entry.previous = before;
                     }
                     drop(ids);
                     drop(busy);
@@ -272,7 +274,9 @@ impl TransactionCoordinator {
             let Some(entry) = ids.entries.get_mut(transactional_id) else {
                 return Ok(());
             };
-            if entry.busy {
+            // Used since it was found idle (this round awaited other work meanwhile)?
+            let expiration_ms = self.config.transactional_id_expiration_ms;
+            if entry.busy || !entry.metadata.expired(self.clock.now_ms(), expiration_ms) {
                 return Ok(());
             }
             self.mark_busy(entry, transactional_id, false)

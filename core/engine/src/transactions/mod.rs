@@ -85,8 +85,8 @@ impl Default for TransactionConfig {
 #[derive(Debug)]
 struct Entry {
     metadata: TransactionMetadata,
-    /// The producer and epoch before the last bump: a retried InitProducerId whose answer
-    /// was lost names them (KIP-360).
+    /// The producer and epoch before the last bump, when that bump was a client's KIP-360
+    /// request naming them: its retry (the answer was lost) names them again.
     previous: Option<(ProducerId, ProducerEpoch)>,
     /// A transition is being persisted (or markers written): others wait.
     busy: bool,
@@ -123,6 +123,11 @@ impl Ids {
             Some(entry) => {
                 if entry.metadata.producer_id != metadata.producer_id {
                     self.by_producer.remove(&entry.metadata.producer_id);
+                }
+                let before = (entry.metadata.producer_id, entry.metadata.producer_epoch);
+                if before != (metadata.producer_id, metadata.producer_epoch) {
+                    // A bump other than a client's KIP-360 one (which records it itself).
+                    entry.previous = None;
                 }
                 entry.metadata = metadata;
             }
@@ -292,6 +297,24 @@ impl TransactionCoordinator {
             .collect();
         listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
         listed
+    }
+
+    /// How many transactional ids are in each state, and when the oldest open transaction
+    /// began (for metrics; no metadata is copied).
+    pub fn summary(&self) -> ([(TransactionState, usize); 8], Option<i64>) {
+        let mut counts = TransactionState::ALL.map(|state| (state, 0));
+        let mut oldest_start_ms = None;
+        for entry in self.ids().entries.values() {
+            let metadata = &entry.metadata;
+            if let Some(count) = counts.iter_mut().find(|(s, _)| *s == metadata.state) {
+                count.1 += 1;
+            }
+            if metadata.state == TransactionState::Ongoing {
+                let start = oldest_start_ms.get_or_insert(metadata.start_ms);
+                *start = (*start).min(metadata.start_ms);
+            }
+        }
+        (counts, oldest_start_ms)
     }
 
     /// Checks that `producer_id` at `producer_epoch` has an open transaction holding

@@ -47,6 +47,18 @@ impl TransactionState {
         }
     }
 
+    /// Every state, in Kafka's id order.
+    pub const ALL: [Self; 8] = [
+        Self::Empty,
+        Self::Ongoing,
+        Self::PrepareCommit,
+        Self::PrepareAbort,
+        Self::CompleteCommit,
+        Self::CompleteAbort,
+        Self::Dead,
+        Self::PrepareEpochFence,
+    ];
+
     pub(crate) fn from_id(id: i8) -> Option<Self> {
         Some(match id {
             0 => Self::Empty,
@@ -172,9 +184,15 @@ impl TransactionMetadata {
             return Err(self.concurrent());
         }
         if let Some((producer_id, producer_epoch)) = expected {
-            let current = producer_id == self.producer_id
-                && (producer_epoch == self.producer_epoch || producer_epoch.0 < 0);
-            let retried = previous == Some((producer_id, producer_epoch));
+            let current = producer_id == self.producer_id && producer_epoch == self.producer_epoch;
+            // Only while no transaction is open: a client that opened one has its answer.
+            let settled = matches!(
+                self.state,
+                TransactionState::Empty
+                    | TransactionState::CompleteCommit
+                    | TransactionState::CompleteAbort
+            );
+            let retried = settled && previous == Some((producer_id, producer_epoch));
             if retried && producer_id == self.producer_id {
                 // The bump this client asks for already happened: answer it again.
                 return Ok(Init::Ready(self.clone()));

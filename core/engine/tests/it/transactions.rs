@@ -185,6 +185,15 @@ async fn a_partition_must_join_the_transaction_before_it_is_written() -> anyhow:
         matches!(unknown, Err(Error::UnknownTopic { .. })),
         "{unknown:?}"
     );
+    // One append carries one transactional producer's batches, never two.
+    let other = begin(engine, "other", &[partition("joined", 0)]).await;
+    let mut two = transactional(producer, 0, 1).to_vec();
+    two.extend_from_slice(&transactional(other, 0, 1));
+    let mixed = append(engine, "joined", Bytes::from(two)).await;
+    assert!(
+        matches!(mixed, Err(Error::ForbiddenBatchAttribute { .. })),
+        "{mixed:?}"
+    );
     // After the end, the partition is out of the transaction again.
     engine.end_transaction("strict", producer, true).await?;
     let late = append(engine, "joined", transactional(producer, 0, 1)).await;
@@ -532,9 +541,10 @@ async fn an_in_process_writer_commits_records_and_positions_all_or_nothing() -> 
         .append("sink", PartitionIndex(0), &[record(b"f")])
         .await;
     assert!(fenced.is_err(), "{fenced:?}");
+    // After an error the writer only aborts (see its docs); it cannot commit.
     assert!(matches!(
         writer.commit().await,
-        Err(Error::ProducerFenced { .. })
+        Err(Error::InvalidTxnState { .. })
     ));
     successor
         .append("sink", PartitionIndex(0), &[record(b"g")])

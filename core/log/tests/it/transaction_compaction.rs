@@ -1,7 +1,7 @@
 //! Compaction of a log with transactions, against a model: nothing at or past the last
 //! stable offset is touched, aborted records go, the latest committed record of every key
-//! stays, and a marker stays while its transaction has records (and, after
-//! `delete.retention.ms`, only then); through restarts of both kinds.
+//! stays, an ABORT marker stays, and a COMMIT marker stays while its transaction has records
+//! (and, after `delete.retention.ms`, only then); through restarts of both kinds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -185,7 +185,8 @@ fn check(log: &Log, model: &Model, cleaned: i64, late: bool) -> Result<(), TestC
             .iter()
             .any(|(o, (_, t))| *t == Some(*txn) && records.contains_key(o));
         let present = markers.contains(offset);
-        if *offset >= cleaned || has_records {
+        let abort = model.outcomes.get(txn) == Some(&Outcome::Aborted);
+        if *offset >= cleaned || has_records || abort {
             prop_assert!(present, "marker {} of {:?} was removed", offset, txn);
         } else if late {
             prop_assert!(

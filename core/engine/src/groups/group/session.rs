@@ -215,17 +215,27 @@ impl Group {
 
     /// Whether a commit from `identity` may be stored. Generation -1 with no member id is an
     /// admin or standalone consumer's commit, allowed while the group has no members.
-    /// TxnOffsetCommit (KIP-447): a commit naming a member and generation is checked as
-    /// OffsetCommit checks them; one naming neither (a producer outside any group's
-    /// membership) is accepted. A rebalance does not stop it: the transaction decides.
+    /// TxnOffsetCommit (KIP-447), as Kafka checks it: a member id, if given, must be a
+    /// member (and its static instance's); a generation, if given (0 or more), must be the
+    /// group's. A commit naming neither (a producer outside any group's membership) is
+    /// accepted. A rebalance does not stop it: the transaction decides.
     pub(crate) fn check_transactional_commit(&self, identity: Identity<'_>) -> Result<()> {
         if self.state == GroupState::Dead {
             return Err(Error::CoordinatorNotAvailable);
         }
-        if identity.member_id.is_empty() && identity.generation_id < 0 {
-            return Ok(());
+        if !identity.member_id.is_empty() {
+            self.check_member(Identity {
+                generation_id: self.generation_id,
+                ..identity
+            })?;
         }
-        self.check_member(identity)
+        if identity.generation_id >= 0 && identity.generation_id != self.generation_id {
+            return Err(Error::IllegalGeneration {
+                generation_id: identity.generation_id,
+                current: self.generation_id,
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn check_commit(&mut self, identity: Identity<'_>, now: Instant) -> Result<()> {
