@@ -246,10 +246,18 @@ def copy_in_a_transaction(broker, transactional_id, values):
     return producer
 
 
+def assert_copied(broker, values):
+    """`copy_in_a_transaction`'s commit is all there: the group at 5, every value in `out`."""
+    outs = [("out", 0), ("out", 1)]
+    assert committed(broker, "copier", [("in", 0)]) == {("in", 0): 5}
+    end_with_sentinels(broker, outs)
+    got = read(broker, outs, "read_committed")
+    assert sorted(got[("out", 0)] + got[("out", 1)]) == sorted(values)
+
+
 def test_sigkill_in_prepare_commit_completes_the_commit_after_restart(tmp_path):
     broker = Broker(tmp_path / "data").start(
         *TXN_ARGS, env={"FJORD_TEST_HOLD_AT": "markers-writing"})
-    outs = [("out", 0), ("out", 1)]
     try:
         create(broker, {"in": 1, "out": 2})
         values = [f"v{i}" for i in range(10)]
@@ -264,10 +272,7 @@ def test_sigkill_in_prepare_commit_completes_the_commit_after_restart(tmp_path):
         broker.kill()
         broker.start(*TXN_ARGS)
         # Start-up completed the commit: data visible, offsets moved.
-        assert committed(broker, "copier", [("in", 0)]) == {("in", 0): 5}
-        end_with_sentinels(broker, outs)
-        got = read(broker, outs, "read_committed")
-        assert sorted(got[("out", 0)] + got[("out", 1)]) == sorted(values)
+        assert_copied(broker, values)
         # The producer's EndTxn, retried against the restarted broker, is answered as done.
         committing.join(TIMEOUT_S)
         assert outcome.get("done") is True, outcome
@@ -286,16 +291,12 @@ def _commit(producer):
 
 def test_sigkill_right_after_commit_keeps_data_and_offsets(txn_broker):
     broker = txn_broker
-    outs = [("out", 0), ("out", 1)]
     create(broker, {"in": 1, "out": 2})
     values = [f"w{i}" for i in range(10)]
     copy_in_a_transaction(broker, "quick", values).commit_transaction(30)
     broker.kill()
     broker.start(*TXN_ARGS)
-    assert committed(broker, "copier", [("in", 0)]) == {("in", 0): 5}
-    end_with_sentinels(broker, outs)
-    got = read(broker, outs, "read_committed")
-    assert sorted(got[("out", 0)] + got[("out", 1)]) == sorted(values)
+    assert_copied(broker, values)
     # The id carries on after the restart with its epoch bumped.
     again = transactional(broker, "quick")
     again.begin_transaction()

@@ -56,6 +56,7 @@ mod engine;
 mod error;
 mod groups;
 mod hooks;
+mod internal_topic;
 mod join;
 pub mod limits;
 mod partition;

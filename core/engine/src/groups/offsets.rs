@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use fjord_record::{BatchBuilder, Compression, ControlType, NewRecord, Records};
 
 use crate::blocking::BlockingPool;
-use crate::partition::{Isolation, PartitionStorage, ReadRange};
+use crate::partition::PartitionStorage;
 use crate::{Error, Result};
 use fjord_partition::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId};
 
@@ -29,8 +29,6 @@ const OFFSET_KEY_VERSION: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
 const OFFSET_VALUE_VERSION: i16 = 3;
 const GROUP_VALUE_VERSION: i16 = 3;
-/// How much of the offsets partition start-up reads at a time.
-const LOAD_READ_BYTES: usize = 1024 * 1024;
 
 /// A committed offset with what came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,61 +209,39 @@ pub(crate) async fn load(
     partition: &dyn PartitionStorage,
     pool: &BlockingPool,
 ) -> Result<Vec<Loaded>> {
-    let offsets = partition.offsets()?;
-    let mut offset = offsets.log_start_offset;
     let mut entries = Vec::new();
-    while offset < offsets.high_watermark {
-        let range = ReadRange {
-            offset,
-            max_bytes: LOAD_READ_BYTES,
-            min_one_batch: true,
-            isolation: Isolation::HighWatermark,
-        };
-        let batches = partition.read(range).await?.batches;
-        if batches.is_empty() {
-            break;
+    crate::internal_topic::read_all(partition, pool, OFFSETS_TOPIC, |batch| {
+        let producer_id = batch.header.producer_id;
+        if let Some(marker) = ControlType::of_batch(batch, fjord_record::DECOMPRESSED_BYTES_MAX)
+            .map_err(invalid_batch)?
+        {
+            let commit = marker == ControlType::Commit;
+            entries.push(Loaded::Marker {
+                producer_id,
+                commit,
+            });
+            return Ok(());
         }
-        let buffer = pool
-            .run(move || {
-                batches
-                    .into_bytes()
-                    .map_err(crate::error::io(std::path::Path::new(OFFSETS_TOPIC)))
-            })
-            .await?;
-        for batch in fjord_record::batches(&buffer) {
-            let batch = batch.map_err(invalid_batch)?;
-            offset = offset.max(Offset(batch.header.next_offset()));
-            let producer_id = batch.header.producer_id;
-            if let Some(marker) =
-                ControlType::of_batch(&batch, fjord_record::DECOMPRESSED_BYTES_MAX)
-                    .map_err(invalid_batch)?
-            {
-                let commit = marker == ControlType::Commit;
-                entries.push(Loaded::Marker {
-                    producer_id,
-                    commit,
-                });
-                continue;
-            }
-            let transactional = batch.header.attributes.is_transactional();
-            let records = batch
-                .decompressed_record_bytes(fjord_record::DECOMPRESSED_BYTES_MAX)
-                .map_err(invalid_batch)?;
-            for record in Records::new(&records) {
-                let record = record.map_err(invalid_batch)?;
-                match record.key.and_then(|key| Entry::decode(key, record.value)) {
-                    Some(entry) if transactional => {
-                        entries.push(Loaded::Transactional { producer_id, entry })
-                    }
-                    Some(entry) => entries.push(Loaded::Entry(entry)),
-                    None => tracing::warn!(
-                        offset = batch.header.base_offset + i64::from(record.offset_delta),
-                        "skipping an unreadable record in {OFFSETS_TOPIC}"
-                    ),
+        let transactional = batch.header.attributes.is_transactional();
+        let records = batch
+            .decompressed_record_bytes(fjord_record::DECOMPRESSED_BYTES_MAX)
+            .map_err(invalid_batch)?;
+        for record in Records::new(&records) {
+            let record = record.map_err(invalid_batch)?;
+            match record.key.and_then(|key| Entry::decode(key, record.value)) {
+                Some(entry) if transactional => {
+                    entries.push(Loaded::Transactional { producer_id, entry })
                 }
+                Some(entry) => entries.push(Loaded::Entry(entry)),
+                None => tracing::warn!(
+                    offset = batch.header.base_offset + i64::from(record.offset_delta),
+                    "skipping an unreadable record in {OFFSETS_TOPIC}"
+                ),
             }
         }
-    }
+        Ok(())
+    })
+    .await?;
     Ok(entries)
 }
 

@@ -42,7 +42,6 @@ use crate::hooks::Hooks;
 use crate::limits::{
     TRANSACTION_PARTITIONS_DEFAULT, TRANSACTIONAL_ID_BYTES_MAX, TRANSACTIONAL_IDS_DEFAULT,
 };
-use crate::partition::{Isolation, ReadRange};
 use crate::producer_ids::ProducerIds;
 use crate::topics::{Topic, Topics};
 use crate::{Error, Result};
@@ -51,8 +50,6 @@ use crate::{Error, Result};
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 /// One partition: a single node coordinates every transactional id.
 const STATE_PARTITION: PartitionIndex = PartitionIndex(0);
-/// How much of the state partition start-up reads at a time.
-const LOAD_READ_BYTES: usize = 1024 * 1024;
 
 /// Coordinator settings, Kafka's `transaction.*` broker configs.
 #[derive(Debug, Clone, Copy)]
@@ -209,44 +206,26 @@ impl TransactionCoordinator {
     /// Reads `__transaction_state` into memory; returns the ids found.
     async fn load(&self) -> Result<usize> {
         let partition = self.state_topic.partition(STATE_PARTITION)?;
-        let offsets = partition.offsets()?;
-        let mut offset = offsets.log_start_offset;
         let mut ids = Ids::default();
-        while offset < offsets.high_watermark {
-            let range = ReadRange {
-                offset,
-                max_bytes: LOAD_READ_BYTES,
-                min_one_batch: true,
-                isolation: Isolation::HighWatermark,
-            };
-            let batches = partition.read(range).await?.batches;
-            if batches.is_empty() {
-                break;
-            }
-            let path = std::path::Path::new(TRANSACTION_STATE_TOPIC);
-            let buffer = self
-                .pool
-                .run(move || batches.into_bytes().map_err(crate::error::io(path)))
-                .await?;
-            for batch in fjord_record::batches(&buffer) {
-                let batch = batch.map_err(invalid_batch)?;
-                offset = offset.max(fjord_partition::Offset(batch.header.next_offset()));
-                let records = batch
-                    .decompressed_record_bytes(fjord_record::DECOMPRESSED_BYTES_MAX)
-                    .map_err(invalid_batch)?;
-                for record in Records::new(&records) {
-                    let record = record.map_err(invalid_batch)?;
-                    match record.key.and_then(|key| record::decode(key, record.value)) {
-                        Some((_, Some(metadata))) => ids.install(metadata),
-                        Some((id, None)) => ids.remove(&id),
-                        None => tracing::warn!(
-                            offset = batch.header.base_offset + i64::from(record.offset_delta),
-                            "skipping an unreadable record in {TRANSACTION_STATE_TOPIC}"
-                        ),
-                    }
+        let topic = TRANSACTION_STATE_TOPIC;
+        crate::internal_topic::read_all(&*partition, &self.pool, topic, |batch| {
+            let records = batch
+                .decompressed_record_bytes(fjord_record::DECOMPRESSED_BYTES_MAX)
+                .map_err(invalid_batch)?;
+            for record in Records::new(&records) {
+                let record = record.map_err(invalid_batch)?;
+                match record.key.and_then(|key| record::decode(key, record.value)) {
+                    Some((_, Some(metadata))) => ids.install(metadata),
+                    Some((id, None)) => ids.remove(&id),
+                    None => tracing::warn!(
+                        offset = batch.header.base_offset + i64::from(record.offset_delta),
+                        "skipping an unreadable record in {TRANSACTION_STATE_TOPIC}"
+                    ),
                 }
             }
-        }
+            Ok(())
+        })
+        .await?;
         let count = ids.entries.len();
         *self.ids() = ids;
         Ok(count)
