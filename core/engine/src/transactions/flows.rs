@@ -66,6 +66,7 @@ impl TransactionCoordinator {
             });
         }
         // At most twice: an open transaction is aborted, then the id initialised.
+        let mut expected = expected;
         for _ in 0..2 {
             let fresh = self.fresh_producer_id(transactional_id).await?;
             let now_ms = self.clock.now_ms();
@@ -117,6 +118,15 @@ impl TransactionCoordinator {
                     return Ok(producer);
                 }
                 Init::AbortFirst(fenced) => {
+                    // A client bumping its own epoch (KIP-360) with a transaction open: the
+                    // abort fences that epoch, and the client is answered with the one after.
+                    let own_bump = expected.is_some_and(|(id, epoch)| {
+                        id == fenced.producer_id
+                            && epoch.0.checked_add(1) == Some(fenced.producer_epoch.0)
+                    });
+                    if own_bump {
+                        expected = Some((fenced.producer_id, fenced.producer_epoch));
+                    }
                     self.set_ending(transactional_id);
                     self.finish(fenced, markers).await?;
                     drop(busy);

@@ -250,6 +250,37 @@ async fn a_new_incarnation_fences_the_old_one_and_aborts_its_transaction() -> an
 }
 
 #[tokio::test]
+async fn a_producer_bumping_its_own_epoch_with_a_transaction_open_aborts_it() -> anyhow::Result<()>
+{
+    let test = TestEngine::open().await?;
+    let engine = &test.engine;
+    test.topic("bumped", 1, &[]).await;
+    let producer = begin(engine, "self", &[partition("bumped", 0)]).await;
+    append(engine, "bumped", transactional(producer, 0, 2)).await?;
+    // KIP-360: the client names its own producer and epoch.
+    let bumped = engine
+        .init_producer_id(Some("self"), TIMEOUT_MS, Some(producer))
+        .await?;
+    assert_eq!(bumped.0, producer.0);
+    assert!(bumped.1.0 > producer.1.0 + 1, "past the fence: {bumped:?}");
+    assert_eq!(state(engine, "self"), TransactionState::Empty);
+    let offsets = engine.offsets("bumped", PartitionIndex(0))?;
+    assert_eq!(
+        offsets.last_stable_offset, offsets.high_watermark,
+        "aborted"
+    );
+    // The old epoch, named again later, is fenced.
+    let stale = engine
+        .init_producer_id(Some("self"), TIMEOUT_MS, Some(producer))
+        .await;
+    assert!(
+        matches!(stale, Err(Error::ProducerFenced { .. })),
+        "{stale:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_transaction_past_its_timeout_is_aborted_by_the_upkeep() -> anyhow::Result<()> {
     let test = TestEngine::open().await?;
     let engine = &test.engine;
