@@ -5,6 +5,7 @@ transaction, fencing, and the broker killed with SIGKILL at each step of a commi
 Every read ends at a sentinel: a plain record produced after the transactions being checked
 ended, so "nothing more arrives" is known from the log, never from a pause."""
 
+import struct
 import threading
 import time
 
@@ -323,3 +324,31 @@ def test_kafka_python_commits_and_aborts(broker):
     assert read(broker, [("kp-txn", 0)], "read_committed") == {("kp-txn", 0): ["kept"]}
     assert read(broker, [("kp-txn", 0)], "read_uncommitted") == \
         {("kp-txn", 0): ["kept", "dropped"]}
+
+
+def test_bad_transactional_requests_get_kafka_error_codes(broker):
+    """Over the raw wire: an unknown id, a timeout past the maximum, an empty id."""
+    from test_idempotence import Connection
+
+    invalid_producer_id_mapping, invalid_transaction_timeout, invalid_request = 49, 50, 42
+    connection = Connection(broker)
+
+    def string(text):
+        return struct.pack(">h", len(text)) + text.encode()
+
+    def init(transactional_id, timeout_ms):
+        body = string(transactional_id) + struct.pack(">i", timeout_ms)
+        _throttle, error, _id, _epoch = struct.unpack(">ihqh", connection.request(22, 0, body))
+        return error
+
+    def end(transactional_id, producer_id, epoch):
+        body = string(transactional_id) + struct.pack(">qhb", producer_id, epoch, 1)
+        _throttle, error = struct.unpack(">ih", connection.request(26, 0, body))
+        return error
+
+    assert end("never-initialised", 1234, 0) == invalid_producer_id_mapping
+    assert init("too-long", 900_001) == invalid_transaction_timeout
+    assert init("", 60_000) == invalid_request
+    assert init("fine", 60_000) == 0
+    # The connection and the broker carry on.
+    assert end("fine", 1234, 0) == invalid_producer_id_mapping
