@@ -12,11 +12,20 @@ pub(crate) fn error_code(error: &Error) -> i16 {
 /// PRODUCER_FENCED from `fenced_since` on and INVALID_PRODUCER_EPOCH before, which is all
 /// older clients understand (KIP-588: InitProducerId v4, AddPartitionsToTxn,
 /// AddOffsetsToTxn and EndTxn v2, TxnOffsetCommit v3).
+///
+/// A coordinator that cannot write its state (a disk error, a partition closing, the broker
+/// stopping) answers NOT_COORDINATOR, as Kafka's coordinators do: clients find the
+/// coordinator again and retry, where a storage error would abort their transaction.
 pub(crate) fn transaction_error_code(error: &Error, version: i16, fenced_since: i16) -> i16 {
     match error {
         Error::ProducerFenced { .. } if version < fenced_since => {
             ResponseError::InvalidProducerEpoch.code()
         }
+        Error::Log(_)
+        | Error::Io { .. }
+        | Error::CorruptFile { .. }
+        | Error::PartitionClosed
+        | Error::ShuttingDown => ResponseError::NotCoordinator.code(),
         other => error_code(other),
     }
 }
@@ -57,9 +66,12 @@ fn response_error(error: &Error) -> ResponseError {
         Error::InvalidProducerIdMapping { .. } => ResponseError::InvalidProducerIdMapping,
         Error::ProducerFenced { .. } => ResponseError::ProducerFenced,
         Error::ConcurrentTransactions { .. } => ResponseError::ConcurrentTransactions,
-        Error::InvalidTxnState { .. }
-        | Error::PartitionNotInTransaction { .. }
-        | Error::TransactionTooLarge { .. } => ResponseError::InvalidTxnState,
+        Error::InvalidTxnState { .. } | Error::PartitionNotInTransaction { .. } => {
+            ResponseError::InvalidTxnState
+        }
+        // Past the broker's cap on partitions per transaction (Kafka has none): abortable
+        // for clients, where INVALID_TXN_STATE would be fatal to the producer.
+        Error::TransactionTooLarge { .. } => ResponseError::InvalidRequest,
         Error::TransactionalIdNotFound { .. } => ResponseError::TransactionalIdNotFound,
         Error::InvalidTransactionalId { .. } => ResponseError::InvalidRequest,
         Error::UnstableOffsetCommit { .. } => ResponseError::UnstableOffsetCommit,

@@ -20,6 +20,16 @@ pub(crate) async fn handle(
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     let engine = context.engine();
+    // More partitions than a transaction may hold: refused whole, before any work per
+    // partition (a request can name millions).
+    let named: usize = request
+        .v3_and_below_topics
+        .iter()
+        .map(|t| t.partitions.len())
+        .sum();
+    if named > engine.config().transactions.partitions_max {
+        return refuse_all(&request, Refusal::InvalidRequest.code());
+    }
     let partitions: Vec<(TopicName, TopicPartition)> = request
         .v3_and_below_topics
         .iter()
@@ -44,7 +54,9 @@ pub(crate) async fn handle(
             ProducerId(request.v3_and_below_producer_id.0),
             ProducerEpoch(request.v3_and_below_producer_epoch),
         );
-        let wanted: Vec<TopicPartition> = partitions.iter().map(|(_, p)| p.clone()).collect();
+        let mut wanted: Vec<TopicPartition> = partitions.iter().map(|(_, p)| p.clone()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
         let outcome = engine
             .add_partitions_to_transaction(
                 &request.v3_and_below_transactional_id,
@@ -91,4 +103,27 @@ fn writable(
         });
     }
     found.partition(partition).map(|_| ())
+}
+
+/// Every partition named, answered `code`.
+fn refuse_all(request: &AddPartitionsToTxnRequest, code: i16) -> AddPartitionsToTxnResponse {
+    let results = request
+        .v3_and_below_topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(*p)
+                        .with_partition_error_code(code)
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(t.name.clone())
+                .with_results_by_partition(partitions)
+        })
+        .collect();
+    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
 }

@@ -4,16 +4,28 @@
 use kafka_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
 use kafka_protocol::messages::{
     DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId, TopicName,
+    TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::Context;
-use crate::codes::error_code;
+use crate::codes::{Refusal, error_code};
+
+/// Most ids one request may describe: each answer copies a transaction's partitions.
+const IDS_PER_REQUEST_MAX: usize = 10_000;
 
 pub(crate) fn handle(
     context: &Context,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
+    if request.transactional_ids.len() > IDS_PER_REQUEST_MAX {
+        let states = request
+            .transactional_ids
+            .into_iter()
+            .map(|id| refused(id, Refusal::InvalidRequest.code()))
+            .collect();
+        return DescribeTransactionsResponse::default().with_transaction_states(states);
+    }
     let ids: Vec<String> = request
         .transactional_ids
         .iter()
@@ -48,14 +60,19 @@ pub(crate) fn handle(
                     .with_producer_epoch(metadata.producer_epoch.0)
                     .with_topics(topics)
             }
-            Err(error) => TransactionState::default()
-                .with_transactional_id(id)
-                .with_error_code(error_code(&error))
-                .with_transaction_state(StrBytes::from_static_str(""))
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1)
-                .with_transaction_start_time_ms(-1),
+            Err(_) if id.is_empty() => refused(id, Refusal::InvalidRequest.code()),
+            Err(error) => refused(id, error_code(&error)),
         })
         .collect();
     DescribeTransactionsResponse::default().with_transaction_states(states)
+}
+
+fn refused(id: TransactionalId, code: i16) -> TransactionState {
+    TransactionState::default()
+        .with_transactional_id(id)
+        .with_error_code(code)
+        .with_transaction_state(StrBytes::from_static_str(""))
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
+        .with_transaction_start_time_ms(-1)
 }

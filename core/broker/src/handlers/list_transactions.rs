@@ -12,16 +12,24 @@ use crate::codes::Refusal;
 use crate::limits::REGEX_BYTES_MAX;
 use fjord_engine::TransactionState;
 
+/// Unknown state names echoed back, at most (a client names a few).
+const UNKNOWN_STATES_MAX: usize = 64;
+
 pub(crate) fn handle(
     context: &Context,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
+    // At most the eight states, each once; unknown names each once.
     let mut states = Vec::new();
     let mut unknown = Vec::new();
     for name in &request.state_filters {
         match TransactionState::from_name(name) {
-            Some(state) => states.push(state),
-            None => unknown.push(name.clone()),
+            Some(state) if !states.contains(&state) => states.push(state),
+            Some(_) => {}
+            None if !unknown.contains(name) && unknown.len() < UNKNOWN_STATES_MAX => {
+                unknown.push(name.clone());
+            }
+            None => {}
         }
     }
     let pattern = match request
@@ -78,6 +86,12 @@ fn compile(pattern: &str) -> Option<regex::Regex> {
     if pattern.len() > REGEX_BYTES_MAX {
         return None;
     }
+    // Valid on its own first: `a)|(b` would otherwise close the anchoring group early.
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_BYTES_MAX * 64)
+        .dfa_size_limit(REGEX_BYTES_MAX * 64)
+        .build()
+        .ok()?;
     regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
         .size_limit(REGEX_BYTES_MAX * 64)
         .dfa_size_limit(REGEX_BYTES_MAX * 64)

@@ -35,8 +35,7 @@ pub(crate) fn handle(
                         .map(|t| (t.name.to_string(), partition_indexes(t.partition_indexes)))
                         .collect()
                 });
-                let found = context.engine().groups().fetch_offsets(&g.group_id, asked);
-                let found = stable(context, &g.group_id, request.require_stable, found);
+                let found = fetch(context, &g.group_id, asked, request.require_stable);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(topics_v8(found))
@@ -50,34 +49,30 @@ pub(crate) fn handle(
             .map(|t| (t.name.to_string(), partition_indexes(t.partition_indexes)))
             .collect()
     });
-    let found = context
-        .engine()
-        .groups()
-        .fetch_offsets(&request.group_id, asked);
-    let found = stable(context, &request.group_id, request.require_stable, found);
+    let found = fetch(context, &request.group_id, asked, request.require_stable);
     OffsetFetchResponse::default().with_topics(topics_v1(version, found))
 }
 
 /// The commits found, each with its error code: UNSTABLE_OFFSET_COMMIT where `require_stable`
 /// asks and a transaction still open has committed that partition.
-fn stable(
+fn fetch(
     context: &Context,
     group_id: &str,
+    asked: Option<Vec<(String, Vec<PartitionIndex>)>>,
     require_stable: bool,
-    found: Vec<(String, PartitionIndex, Option<Committed>)>,
 ) -> Found {
-    let groups = context.engine().groups();
-    found
+    let unstable = fjord_engine::Error::UnstableOffsetCommit {
+        group_id: group_id.to_string(),
+    };
+    let unstable = error_code(&unstable);
+    context
+        .engine()
+        .groups()
+        .fetch_stable_offsets(group_id, asked, require_stable)
         .into_iter()
-        .map(|(topic, partition, committed)| {
-            if require_stable && groups.has_pending_offset(group_id, &topic, partition) {
-                let unstable = fjord_engine::Error::UnstableOffsetCommit {
-                    group_id: group_id.to_string(),
-                };
-                (topic, partition, None, error_code(&unstable))
-            } else {
-                (topic, partition, committed, 0)
-            }
+        .map(|(topic, partition, committed, is_unstable)| {
+            let code = if is_unstable { unstable } else { 0 };
+            (topic, partition, committed, code)
         })
         .collect()
 }

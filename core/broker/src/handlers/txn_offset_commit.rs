@@ -31,9 +31,12 @@ pub(crate) async fn handle(
         ProducerId(request.producer_id.0),
         ProducerEpoch(request.producer_epoch),
     );
+    // Counted before anything is built per partition: a request can name millions.
+    let count: usize = request.topics.iter().map(|t| t.partitions.len()).sum();
     let commits: Vec<Commit> = request
         .topics
         .iter()
+        .filter(|_| count <= PARTITIONS_PER_COMMIT_MAX)
         .flat_map(|t| {
             t.partitions.iter().map(|p| Commit {
                 topic: t.name.to_string(),
@@ -44,7 +47,6 @@ pub(crate) async fn handle(
             })
         })
         .collect();
-    let count = commits.len();
     let codes: Vec<i16> = if count > PARTITIONS_PER_COMMIT_MAX {
         vec![crate::codes::Refusal::InvalidRequest.code(); count]
     } else {

@@ -68,21 +68,44 @@ impl Coordinator {
         group_id: &str,
         partitions: Option<Vec<(String, Vec<PartitionIndex>)>>,
     ) -> Vec<(String, PartitionIndex, Option<Committed>)> {
+        self.fetch_stable_offsets(group_id, partitions, false)
+            .into_iter()
+            .map(|(topic, partition, committed, _)| (topic, partition, committed))
+            .collect()
+    }
+
+    /// [`Self::fetch_offsets`] for OffsetFetch's `require_stable`: with it, a partition that
+    /// a transaction still open has committed is answered unstable (`true`, no offset).
+    /// Commits and open transactions are read at one instant, so a transaction completing
+    /// meanwhile cannot make an old offset pass for a stable one.
+    pub fn fetch_stable_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<(String, Vec<PartitionIndex>)>>,
+        require_stable: bool,
+    ) -> Vec<(String, PartitionIndex, Option<Committed>, bool)> {
         let groups = self.groups();
-        let offsets = groups.get(group_id).map(|e| &e.offsets);
+        let entry = groups.get(group_id);
+        let offsets = entry.map(|e| &e.offsets);
+        let answer = |topic: String, partition: PartitionIndex, found: Option<Committed>| {
+            let key = (topic, partition);
+            let unstable = require_stable && entry.is_some_and(|e| e.has_pending(&key));
+            let (topic, partition) = key;
+            (topic, partition, found.filter(|_| !unstable), unstable)
+        };
         match partitions {
             Some(asked) => asked
                 .into_iter()
                 .flat_map(|(topic, indexes)| indexes.into_iter().map(move |i| (topic.clone(), i)))
                 .map(|(topic, partition)| {
                     let found = offsets.and_then(|o| o.get(&(topic.clone(), partition)).cloned());
-                    (topic, partition, found)
+                    answer(topic, partition, found)
                 })
                 .collect(),
             None => offsets
                 .into_iter()
                 .flatten()
-                .map(|((topic, partition), c)| (topic.clone(), *partition, Some(c.clone())))
+                .map(|((topic, partition), c)| answer(topic.clone(), *partition, Some(c.clone())))
                 .collect(),
         }
     }

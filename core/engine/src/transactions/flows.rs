@@ -298,8 +298,9 @@ impl TransactionCoordinator {
         Ok(())
     }
 
-    /// Persists a `Prepare*` state, waits out the transaction's appends, writes the
-    /// markers, and persists and installs the complete state.
+    /// Waits out the transaction's appends, persists a `Prepare*` state, writes the markers,
+    /// and persists and installs the complete state. An error is returned only while the
+    /// outcome is not yet decided (the `Prepare*` state not written).
     async fn finish(&self, prepared: TransactionMetadata, markers: Markers<'_>) -> Result<()> {
         let gate = self
             .ids()
@@ -312,11 +313,31 @@ impl TransactionCoordinator {
         };
         self.persist(&prepared).await?;
         self.ids().install(prepared.clone());
+        // Decided: from here on a failure is the coordinator's to retry (the upkeep completes
+        // what is left preparing), never the client's to see. Kafka answers EndTxn once the
+        // Prepare state is written, and a client told of an error would abort a transaction
+        // that is going to commit.
+        if let Err(error) = self.write_outcome(&prepared, markers).await {
+            tracing::warn!(
+                transactional_id = %prepared.transactional_id,
+                %error,
+                "transaction decided, its markers not all written: the upkeep retries"
+            );
+        }
+        Ok(())
+    }
+
+    /// The markers of a decided transaction, then its complete state.
+    async fn write_outcome(
+        &self,
+        prepared: &TransactionMetadata,
+        markers: Markers<'_>,
+    ) -> Result<()> {
         self.hooks
             .reached_async(HookPoint::MarkersWriting, &self.pool)
             .await?;
         let commit = prepared.state == TransactionState::PrepareCommit;
-        write_markers(&prepared, commit, self.clock.now_ms(), markers).await?;
+        write_markers(prepared, commit, self.clock.now_ms(), markers).await?;
         let complete = prepared.complete(self.clock.now_ms());
         self.persist(&complete).await?;
         self.ids().install(complete);

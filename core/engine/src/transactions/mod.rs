@@ -260,13 +260,15 @@ impl TransactionCoordinator {
         min_open_ms: Option<i64>,
     ) -> Vec<TransactionMetadata> {
         let now_ms = self.clock.now_ms();
+        // Filters as sets, built before the lock: a request may name millions of ids.
+        let wanted: std::collections::HashSet<ProducerId> = producer_ids.iter().copied().collect();
         let mut listed: Vec<TransactionMetadata> = self
             .ids()
             .entries
             .values()
             .map(|e| &e.metadata)
             .filter(|m| states.is_empty() || states.contains(&m.state))
-            .filter(|m| producer_ids.is_empty() || producer_ids.contains(&m.producer_id))
+            .filter(|m| wanted.is_empty() || wanted.contains(&m.producer_id))
             .filter(|m| {
                 min_open_ms.is_none_or(|min| {
                     m.state == TransactionState::Ongoing && now_ms - m.start_ms >= min
