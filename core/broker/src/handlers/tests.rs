@@ -203,3 +203,65 @@ async fn init_producer_id_bumps_fences_and_checks_kip_360_fields_by_version() ->
     );
     Ok(())
 }
+
+async fn call(context: &Context, version: i16, kind: RequestKind) -> anyhow::Result<ResponseKind> {
+    let api_key = match &kind {
+        RequestKind::ListTransactions(_) => ApiKey::ListTransactions,
+        RequestKind::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
+        other => anyhow::bail!("not used here: {other:?}"),
+    };
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(version);
+    let peer = "127.0.0.1:50000".parse()?;
+    match dispatch(context, &header, peer, kind).await? {
+        Some(Response::Message(response)) => Ok(response),
+        other => anyhow::bail!("no response: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn transactional_requests_past_their_bounds_are_refused_whole() -> anyhow::Result<()> {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::{AddPartitionsToTxnRequest, ListTransactionsRequest};
+
+    let dir = tempfile::tempdir()?;
+    let context = context(&dir).await?;
+    // A pattern that is no expression on its own, though it would compile once anchored.
+    let request = ListTransactionsRequest::default()
+        .with_transactional_id_pattern(Some(StrBytes::from_static_str("a)|(b")));
+    let ResponseKind::ListTransactions(listed) =
+        call(&context, 2, RequestKind::ListTransactions(request)).await?
+    else {
+        anyhow::bail!("not a ListTransactions answer");
+    };
+    assert_eq!(
+        listed.error_code,
+        crate::codes::Refusal::InvalidRegularExpression.code()
+    );
+    // More partitions than a transaction may hold: every one refused, none looked up.
+    let partitions_max = context.engine().config().transactions.partitions_max;
+    let topic = AddPartitionsToTxnTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("no-such-topic")))
+        .with_partitions((0..=partitions_max as i32).collect());
+    let request = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(StrBytes::from_static_str("big").into())
+        .with_v3_and_below_topics(vec![topic]);
+    let ResponseKind::AddPartitionsToTxn(added) =
+        call(&context, 3, RequestKind::AddPartitionsToTxn(request)).await?
+    else {
+        anyhow::bail!("not an AddPartitionsToTxn answer");
+    };
+    let codes: Vec<i16> = added.results_by_topic_v3_and_below[0]
+        .results_by_partition
+        .iter()
+        .map(|r| r.partition_error_code)
+        .collect();
+    assert_eq!(codes.len(), partitions_max + 1);
+    assert!(
+        codes
+            .iter()
+            .all(|c| *c == ResponseError::InvalidRequest.code())
+    );
+    Ok(())
+}
