@@ -19,8 +19,9 @@
 //!   [`Engine::commit_offsets`] returns, and visible only then.
 //! - Topic creation, deletion and config changes are atomic at their topic file.
 //! - A transaction (Kafka's transactions V1, [`TransactionCoordinator`]) commits or aborts
-//!   everywhere: once [`Engine::end_transaction`] returns, every partition of it has its
-//!   marker and its group offsets are applied or dropped; a crash before that is completed at
+//!   everywhere: once [`Engine::end_transaction`] returns, the outcome is durable and every
+//!   partition of it has its marker and its group offsets are applied or dropped (a marker a
+//!   partition failed to take is written by the upkeep); a crash in between is completed at
 //!   the next start. [`Isolation::LastStable`] reads never see an open transaction's records.
 //!   [`TransactionalWriter`] gives in-process writers the same all-or-nothing commit.
 //!

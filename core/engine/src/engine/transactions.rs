@@ -108,8 +108,10 @@ impl Engine {
             .await
     }
 
-    /// EndTxn: commits or aborts the producer's open transaction, markers written to every
-    /// partition of it before this returns.
+    /// EndTxn: commits or aborts the producer's open transaction. On return the outcome is
+    /// durable and the markers are written to every partition of it, unless a partition
+    /// failed to take its marker: then the upkeep writes it (the outcome stands; that
+    /// partition's read_committed readers wait for it).
     pub async fn end_transaction(
         &self,
         transactional_id: &str,

@@ -187,8 +187,9 @@ impl TransactionCoordinator {
         Ok(())
     }
 
-    /// EndTxn: the transaction's markers written (COMMIT or ABORT) to every partition, the
-    /// outcome persisted, before this returns. A retry of an end already done succeeds.
+    /// EndTxn: the outcome persisted, then the transaction's markers (COMMIT or ABORT)
+    /// written to every partition and the complete state persisted (see `finish` for
+    /// a failure after the outcome is decided). A retry of an end already done succeeds.
     pub(crate) async fn end(
         &self,
         transactional_id: &str,
