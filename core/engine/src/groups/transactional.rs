@@ -106,6 +106,6 @@ impl Coordinator {
         let key = (topic.to_string(), partition);
         self.groups()
             .get(group_id)
-            .is_some_and(|e| e.pending.values().any(|p| p.contains_key(&key)))
+            .is_some_and(|e| e.has_pending(&key))
     }
 }

@@ -510,21 +510,28 @@ struct Consumed {
     last: Option<Instant>,
 }
 
+/// The settings every benchmark consumer uses: large fetches and queues, no commits (the
+/// same as `rdkafka_performance`'s in `rdkafka_performance.rs`).
+fn consumer_config(bootstrap: &str, group: &str) -> ClientConfig {
+    let mut config = client(bootstrap);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("fetch.wait.max.ms", "100")
+        .set("queued.min.messages", "100000")
+        .set("queued.max.messages.kbytes", "1048576");
+    config
+}
+
 /// Reads `partitions` of `topic` from the beginning to the high watermark.
 fn consume_partitions(
     bootstrap: &str,
     topic: &str,
     partitions: &[i32],
 ) -> anyhow::Result<Consumed> {
-    let consumer: BaseConsumer = client(bootstrap)
-        .set("group.id", "bench")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .set("fetch.wait.max.ms", "100")
-        .set("queued.min.messages", "100000")
-        .set("queued.max.messages.kbytes", "1048576")
-        .create()?;
+    let consumer: BaseConsumer = consumer_config(bootstrap, "bench").create()?;
     let mut list = TopicPartitionList::new();
     let mut expected = 0i64;
     for &partition in partitions {

@@ -12,7 +12,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{Acks, RECORD_BYTES, client, create_topic};
+use super::{Acks, RECORD_BYTES, client, consumer_config, create_topic};
 
 const PARTITIONS: i32 = 8;
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -178,15 +178,8 @@ fn send(producer: &BaseProducer<Acks>, topic: &str, value: &[u8]) -> anyhow::Res
 /// record received to the last (markers are not records: the count, not the high watermark,
 /// says when it is done).
 fn consume(bootstrap: &str, topic: &str, isolation: &str, records: u64) -> anyhow::Result<f64> {
-    let consumer: BaseConsumer = client(bootstrap)
-        .set("group.id", "bench-transactions")
-        .set("enable.auto.commit", "false")
+    let consumer: BaseConsumer = consumer_config(bootstrap, "bench-transactions")
         .set("isolation.level", isolation)
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .set("fetch.wait.max.ms", "100")
-        .set("queued.min.messages", "100000")
-        .set("queued.max.messages.kbytes", "1048576")
         .create()?;
     let mut list = TopicPartitionList::new();
     for partition in 0..PARTITIONS {

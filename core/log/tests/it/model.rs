@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use fjord_log::{Log, Recovery, TopicConfig};
+use fjord_log::{Log, TopicConfig};
 use fjord_record::Compression;
 use proptest::prelude::*;
 
-use crate::support::{Rec, batch, decode, pool, read_all};
+use crate::support::{Rec, batch, decode, pool, read_all, restart};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -153,15 +153,7 @@ fn run(ops: Vec<Op>) -> anyhow::Result<()> {
                 model.records = read_all(&log)?.into_iter().map(|r| (r.offset, r)).collect();
             }
             Op::Restart { clean } => {
-                let recovery = if clean {
-                    log.close()?;
-                    Recovery::Trusted
-                } else {
-                    drop(log);
-                    Recovery::Full
-                };
-                let (reopened, report) =
-                    Log::open(dir.path(), config(), pool(), recovery, timestamp)?;
+                let (reopened, report) = restart(log, dir.path(), config(), clean, timestamp)?;
                 anyhow::ensure!(
                     report.truncated.is_none(),
                     "a restart without damage truncated: {report:?}"

@@ -1,4 +1,4 @@
-use fjord_log::{CleanupPolicy, FilePool, FlushPolicy, Log, TopicConfig};
+use fjord_log::{CleanupPolicy, FilePool, FlushPolicy, Log, OpenReport, Recovery, TopicConfig};
 use fjord_record::{BatchBuilder, Compression, NewRecord, Records, batches};
 use std::sync::Arc;
 
@@ -105,4 +105,23 @@ pub(crate) fn new_log(dir: &std::path::Path, config: TopicConfig) -> anyhow::Res
 
 pub(crate) fn pool() -> Arc<FilePool> {
     FilePool::new(64)
+}
+
+/// Restarts `log`: closed cleanly (`clean`, then trusted) or dropped as a crash leaves it
+/// (then fully recovered), and opened again at `now_ms`.
+pub(crate) fn restart(
+    log: Log,
+    dir: &std::path::Path,
+    config: TopicConfig,
+    clean: bool,
+    now_ms: i64,
+) -> anyhow::Result<(Log, OpenReport)> {
+    let recovery = if clean {
+        log.close()?;
+        Recovery::Trusted
+    } else {
+        drop(log);
+        Recovery::Full
+    };
+    Ok(Log::open(dir, config, pool(), recovery, now_ms)?)
 }

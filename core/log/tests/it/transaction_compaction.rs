@@ -5,11 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use fjord_log::{Log, Recovery};
+use fjord_log::Log;
 use fjord_record::{BatchBuilder, Compression, ControlType, NewRecord, Records};
 use proptest::prelude::*;
 
-use crate::support::{compact_config, pool};
+use crate::support::{compact_config, pool, restart};
 
 const PRODUCERS: usize = 3;
 /// Timestamps of records and markers; rounds run either at `NOW_EARLY` (within
@@ -271,14 +271,7 @@ proptest! {
                     }
                 }
                 Step::Restart { clean } => {
-                    let recovery = if *clean {
-                        log.close().expect("close");
-                        Recovery::Trusted
-                    } else {
-                        drop(log);
-                        Recovery::Full
-                    };
-                    log = Log::open(dir.path(), config.clone(), pool(), recovery, 0)
+                    log = restart(log, dir.path(), config.clone(), *clean, 0)
                         .expect("reopen")
                         .0;
                 }

@@ -7,7 +7,7 @@ use fjord_partition::{Offset, ProducerId};
 use fjord_record::{BatchBuilder, Compression, ControlType, NewRecord};
 use proptest::prelude::*;
 
-use crate::support::{pool, small_config};
+use crate::support::{pool, restart, small_config};
 
 /// A transactional batch of `count` records.
 fn transactional(producer_id: i64, sequence: i32, count: usize) -> Vec<u8> {
@@ -159,14 +159,7 @@ proptest! {
                     }
                 }
                 Step::Restart { clean } => {
-                    let recovery = if clean {
-                        log.close().expect("close");
-                        Recovery::Trusted
-                    } else {
-                        drop(log);
-                        Recovery::Full
-                    };
-                    log = Log::open(dir.path(), config.clone(), pool(), recovery, 0)
+                    log = restart(log, dir.path(), config.clone(), clean, 0)
                         .expect("reopen")
                         .0;
                 }
