@@ -69,8 +69,8 @@ mod transactions;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use engine::{
-    AppendRequest, Engine, FetchPartition, Origin, PartitionRead, TransactionalWriter, Upkeep,
-    Waiter,
+    AppendRequest, CommittedRead, ConsumedRecord, Engine, FetchPartition, Origin, PartitionRead,
+    TransactionalWriter, Upkeep, Waiter,
 };
 pub use error::{Error, Result};
 pub use fjord_log::Error as LogError;

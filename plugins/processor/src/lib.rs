@@ -17,12 +17,31 @@
 //! - After [`StateStore::rollback`] the store equals what the last commit wrote.
 //! - No limit is unbounded: every one has a default and a ceiling in [`limits`].
 
+mod changelog;
+mod error;
 pub mod limits;
+mod metrics;
+mod output;
+mod pool;
+mod report;
+mod restore;
+mod spec;
 pub mod state;
+mod task;
+mod task_call;
+pub mod topics;
 pub mod transform;
 
+pub use changelog::DecodeError;
+pub use error::{Error, Result};
 pub use limits::ProcessorLimits;
+pub use output::OutputError;
+pub use pool::{CallAborted, CallPool};
+pub use report::{TaskReport, TaskState};
+pub use spec::{COMMIT_INTERVAL_DEFAULT, ErrorPolicy, ProcessorSpec, StartFrom};
 pub use state::{Change, Entry, PutError, StateLimits, StateStore};
+pub use task::{Task, supervise};
+pub use task_call::{TaskContext, TransformFactory};
 pub use transform::{
     BatchOutput, CallContext, CallError, DueTimer, Header, InputRecord, LogLevel, LogLine,
     OutputRecord, RecordFailure, Transform,

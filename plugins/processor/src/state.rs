@@ -233,22 +233,33 @@ impl StateStore {
     }
 
     /// The slots changed since the last commit with their values now (entries in key order,
-    /// then timers, then the watermark), and
-    /// forgets them: the caller is committing them.
-    pub fn take_changes(&mut self) -> Vec<Change> {
-        let touched = std::mem::take(&mut self.touched);
-        let entries = touched.entries.into_keys().map(|key| {
-            let entry = self.entries.get(&key).cloned();
-            Change::Entry { key, entry }
+    /// then timers, then the watermark): what the commit writes to the changelog. The store
+    /// still remembers them until [`Self::mark_committed`], so a failed commit can roll back.
+    pub fn pending_changes(&self) -> Vec<Change> {
+        let entries = self.touched.entries.keys().map(|key| Change::Entry {
+            key: key.clone(),
+            entry: self.entries.get(key).cloned(),
         });
-        let timers = touched.timers.into_keys().map(|key| {
-            let time_ms = self.timers.get(&key).copied();
-            Change::Timer { key, time_ms }
+        let timers = self.touched.timers.keys().map(|key| Change::Timer {
+            key: key.clone(),
+            time_ms: self.timers.get(key).copied(),
         });
-        let watermark = touched.watermark_ms.map(|_| Change::Watermark {
+        let watermark = self.touched.watermark_ms.map(|_| Change::Watermark {
             time_ms: self.watermark_ms,
         });
         entries.chain(timers).chain(watermark).collect()
+    }
+
+    /// The pending changes are committed: they become what a rollback returns to.
+    pub fn mark_committed(&mut self) {
+        self.touched = Touched::default();
+    }
+
+    /// [`Self::pending_changes`] then [`Self::mark_committed`].
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let changes = self.pending_changes();
+        self.mark_committed();
+        changes
     }
 
     /// Whether anything changed since the last commit.

@@ -1,5 +1,6 @@
 //! [`Engine`]: the one in-process API over topics, partitions, groups and producer ids.
 
+mod consume;
 mod data;
 mod transactions;
 mod upkeep;
@@ -8,6 +9,7 @@ mod writer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use self::consume::{CommittedRead, ConsumedRecord};
 pub use self::data::{AppendRequest, FetchPartition, Origin, PartitionRead, Waiter};
 pub use self::upkeep::Upkeep;
 pub use self::writer::TransactionalWriter;

@@ -90,10 +90,21 @@ impl TransactionCoordinator {
                         transactional_id: transactional_id.to_string(),
                     });
                 }
-                let plan =
+                let decided = matches!(
+                    entry.metadata.state,
+                    TransactionState::PrepareCommit | TransactionState::PrepareAbort
+                );
+                let plan = if decided {
+                    // Not busy, yet decided: the EndTxn that decided it is gone (its request
+                    // or in-process writer dropped after persisting the outcome). Finish its
+                    // markers here, as the upkeep would, instead of answering
+                    // CONCURRENT_TRANSACTIONS until the upkeep's next round.
+                    Init::AbortFirst(entry.metadata.clone())
+                } else {
                     entry
                         .metadata
-                        .init(timeout_ms, expected, entry.previous, fresh, now_ms)?;
+                        .init(timeout_ms, expected, entry.previous, fresh, now_ms)?
+                };
                 (plan, self.mark_busy(entry, transactional_id, false))
             };
             match plan {

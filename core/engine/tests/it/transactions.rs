@@ -458,6 +458,48 @@ async fn a_restart_completes_a_commit_that_was_preparing_and_applies_its_offsets
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_producer_id_finishes_a_commit_whose_end_txn_was_dropped() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let (release, hold) = std::sync::mpsc::channel();
+    let engine = open_holding(dir.path(), &clock, Some(hold)).await?;
+    engine
+        .create_topic("output", 1, Default::default(), false)
+        .await?;
+    let producer = begin(&engine, "dropped", &[partition("output", 0)]).await;
+    append(&engine, "output", transactional(producer, 0, 5)).await?;
+    let ending = {
+        let engine = Arc::clone(&engine);
+        tokio::spawn(async move { engine.end_transaction("dropped", producer, true).await })
+    };
+    while state(&engine, "dropped") != TransactionState::PrepareCommit {
+        tokio::task::yield_now().await;
+    }
+    // The request is dropped after deciding: nobody is writing the markers any more.
+    ending.abort();
+    drop(release);
+    let _ = ending.await;
+
+    let next = engine
+        .init_producer_id(Some("dropped"), TIMEOUT_MS, None)
+        .await?;
+    assert_eq!(next, (producer.0, ProducerEpoch(producer.1.0 + 1)));
+    assert_eq!(state(&engine, "dropped"), TransactionState::Empty);
+    let offsets = engine.offsets("output", PartitionIndex(0))?;
+    assert_eq!(
+        offsets.last_stable_offset, offsets.high_watermark,
+        "the decided commit was finished, not left open"
+    );
+    let (batches, _) = read(&engine, "output", Isolation::LastStable).await?;
+    assert_eq!(
+        batches.first(),
+        Some(&(0, false)),
+        "the records are committed"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_open_transaction_survives_a_restart_and_aborts_on_its_timeout() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
