@@ -1,5 +1,6 @@
 //! The `fjord` binary: `fjord serve` runs the broker; `fjord topic|produce|consume|group|txn`
-//! talk to any Kafka-compatible broker (Fjord, Apache Kafka, Redpanda) over the wire.
+//! talk to any Kafka-compatible broker (Fjord, Apache Kafka, Redpanda) over the wire;
+//! `fjord processor` operates a Fjord broker's processors through its admin API.
 
 mod alloc;
 mod cli;
@@ -36,6 +37,8 @@ enum Command {
     Group(cli::group::GroupArgs),
     /// List and describe transactions.
     Txn(cli::txn::TxnArgs),
+    /// Deploy and operate WebAssembly processors (through the broker's admin API).
+    Processor(cli::processor::ProcessorArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => cli::consume::run(args),
         Command::Group(args) => cli::group::run(args),
         Command::Txn(args) => cli::txn::run(args),
+        Command::Processor(args) => cli::processor::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

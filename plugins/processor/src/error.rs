@@ -25,6 +25,23 @@ pub enum Error {
     CallAborted(#[from] CallAborted),
     #[error("a processor needs at least one output topic")]
     NoOutput,
+    #[error("invalid processor: {reason}")]
+    InvalidSpec { reason: String },
+    #[error("the module cannot be deployed: {message}")]
+    Module { message: String },
+    #[error("no processor named `{name}`")]
+    UnknownProcessor { name: String },
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is damaged: {reason}")]
+    Corrupt {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 impl Error {

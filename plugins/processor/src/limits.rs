@@ -51,8 +51,10 @@ const _: () = {
     assert!(OUTPUT_BYTES_PER_CALL_DEFAULT as u64 <= MEMORY_BYTES_DEFAULT);
 };
 
-/// The limits of one processor, applied to each of its tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The limits of one processor, applied to each of its tasks. In JSON, a missing field
+/// takes its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProcessorLimits {
     pub memory_bytes: u64,
     pub fuel_per_call: u64,
@@ -75,6 +77,39 @@ impl Default for ProcessorLimits {
                 value_bytes_max: STATE_VALUE_BYTES_DEFAULT,
                 size_bytes_max: STATE_BYTES_DEFAULT,
             },
+        }
+    }
+}
+
+impl ProcessorLimits {
+    /// Refuses settings past a ceiling or that leave nothing to work with.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks = [
+            (
+                self.memory_bytes >= 1024 * 1024 && self.memory_bytes <= MEMORY_BYTES_CEILING,
+                "memory_bytes must be between 1 MiB and 4 GiB",
+            ),
+            (self.fuel_per_call > 0, "fuel_per_call must be positive"),
+            (
+                (1..=BATCH_RECORDS_CEILING).contains(&self.batch_records),
+                "batch_records must be between 1 and 1,000,000",
+            ),
+            (
+                self.output_records_per_call > 0,
+                "output_records_per_call must be positive",
+            ),
+            (
+                self.output_bytes_per_call > 0,
+                "output_bytes_per_call must be positive",
+            ),
+            (
+                self.state.key_bytes_max > 0 && self.state.value_bytes_max > 0,
+                "state key and value limits must be positive",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, message)) => Err((*message).to_owned()),
+            None => Ok(()),
         }
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::limits::ProcessorLimits;
 
 /// Where a processor starts reading an input partition it has no position for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StartFrom {
     /// The partition's log start offset.
     Earliest,
@@ -17,7 +18,8 @@ pub enum StartFrom {
 
 /// What happens to a record the processor fails (an error it returned, or a trap it
 /// caused).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorPolicy {
     /// The task stops at the record, reports the error and waits to be resumed or
     /// redeployed; nothing of the failing batch is committed.
@@ -28,8 +30,9 @@ pub enum ErrorPolicy {
     DeadLetter { topic: String },
 }
 
-/// A processor as deployed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A processor as deployed (its JSON is the admin API's and the deployment store's).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProcessorSpec {
     pub name: String,
     pub input: String,
@@ -40,6 +43,7 @@ pub struct ProcessorSpec {
     pub start_from: StartFrom,
     pub error_policy: ErrorPolicy,
     /// How long a task gathers batches into one transaction; zero commits every batch.
+    #[serde(rename = "commit_interval_ms", with = "duration_ms")]
     pub commit_interval: Duration,
     pub limits: ProcessorLimits,
 }
@@ -69,5 +73,25 @@ impl ProcessorSpec {
     /// The output a record without a topic goes to.
     pub fn default_output(&self) -> &str {
         self.outputs.first().map_or("", String::as_str)
+    }
+}
+
+/// A duration as whole milliseconds in JSON.
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
     }
 }

@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::limits::{STATE_ENTRY_OVERHEAD_BYTES, STATE_RANGE_ENTRIES_MAX};
 
 /// The limits of one task's store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StateLimits {
     pub key_bytes_max: usize,
     pub value_bytes_max: usize,

@@ -169,12 +169,21 @@ impl Task {
             let isolating =
                 self.isolate_until.is_some() && self.context.spec.error_policy != ErrorPolicy::Stop;
             if isolating && matches!(error, Error::Call(_)) {
-                continue; // redo the batch one record per transaction, at once
+                let message = format!(
+                    "{error}: redoing from offset {} one record at a time",
+                    self.committed.0
+                );
+                self.log(crate::transform::LogLevel::Warn, message);
+                continue;
             }
             if !error.is_transient() {
                 return Err(self.fail(error));
             }
             tracing::warn!(processor = %self.context.spec.name, partition = self.partition.0, %error, "retrying");
+            self.log(
+                crate::transform::LogLevel::Warn,
+                format!("retrying: {error}"),
+            );
             self.update_report(|report| {
                 report.state = TaskState::Retrying;
                 report.last_error = Some(error.to_string());
@@ -370,6 +379,10 @@ impl Task {
             return Err(error.into());
         }
         tracing::warn!(processor = %spec.name, partition = self.partition.0, offset = inputs[0].offset, %error, "record failed its call");
+        self.log(
+            crate::transform::LogLevel::Warn,
+            format!("the record at offset {} failed: {error}", inputs[0].offset),
+        );
         let state = self.take_rolled_back_state().await?;
         self.transform = Some(self.context.start_instance(state).await?);
         let mut routed = Routed::default();
@@ -520,16 +533,38 @@ impl Task {
         };
         let (lines, dropped) = transform.take_logs();
         let processor = &self.context.spec.name;
+        let now_ms = self.context.engine.clock().now_ms();
         for line in lines {
-            tracing::info!(processor = %processor, partition = self.partition.0, level = ?line.level, "{}", line.message);
+            tracing::debug!(processor = %processor, partition = self.partition.0, level = ?line.level, "{}", line.message);
+            self.context
+                .logs
+                .push(now_ms, self.partition.0, line.level, line.message);
         }
         if dropped > 0 {
-            tracing::warn!(processor = %processor, dropped, "log lines over the per-call limit dropped");
+            let message = format!("{dropped} log lines over the per-call limit dropped");
+            self.context.logs.push(
+                now_ms,
+                self.partition.0,
+                crate::transform::LogLevel::Warn,
+                message,
+            );
         }
+    }
+
+    /// A line in the processor's log (`fjord processor logs`).
+    fn log(&self, level: crate::transform::LogLevel, message: String) {
+        let now_ms = self.context.engine.clock().now_ms();
+        self.context
+            .logs
+            .push(now_ms, self.partition.0, level, message);
     }
 
     fn fail(&self, error: Error) -> Error {
         tracing::error!(processor = %self.context.spec.name, partition = self.partition.0, %error, "task stopped");
+        self.log(
+            crate::transform::LogLevel::Error,
+            format!("task stopped: {error}"),
+        );
         self.update_report(|report| {
             report.state = TaskState::Failed;
             report.last_error = Some(error.to_string());

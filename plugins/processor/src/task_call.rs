@@ -31,6 +31,7 @@ pub struct TaskContext {
     pub pool: CallPool,
     pub spec: Arc<ProcessorSpec>,
     pub factory: Arc<dyn TransformFactory>,
+    pub logs: Arc<crate::logs::LogBuffer>,
 }
 
 impl std::fmt::Debug for TaskContext {

@@ -134,3 +134,27 @@ fn engine_error(error: wasmtime::Error) -> Error {
         message: format!("{error:#}"),
     }
 }
+
+impl fjord_processor::TransformFactory for Module {
+    fn start(
+        &self,
+        settings: &[(String, String)],
+        limits: ProcessorLimits,
+        state: StateStore,
+    ) -> std::result::Result<Box<dyn fjord_processor::Transform>, String> {
+        let instance = self
+            .instantiate(settings, limits, state)
+            .map_err(|error| error.to_string())?;
+        Ok(Box::new(instance))
+    }
+}
+
+impl fjord_processor::ModuleLoader for Runtime {
+    fn load(
+        &self,
+        module: &[u8],
+    ) -> std::result::Result<Arc<dyn fjord_processor::TransformFactory>, String> {
+        let module = self.compile(module).map_err(|error| error.to_string())?;
+        Ok(Arc::new(module))
+    }
+}

@@ -5,9 +5,11 @@
 //! Output is a human table by default and JSON with `--output json` (one document per
 //! command; `consume` prints one JSON object per line).
 
+pub(crate) mod admin_http;
 pub(crate) mod admin_wire;
 pub(crate) mod consume;
 pub(crate) mod group;
+pub(crate) mod processor;
 pub(crate) mod produce;
 pub(crate) mod topic;
 pub(crate) mod txn;

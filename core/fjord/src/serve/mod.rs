@@ -3,6 +3,7 @@
 
 mod config_file;
 mod heap;
+mod processors;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -87,6 +88,9 @@ pub(crate) struct ServeArgs {
     /// [default: 127.0.0.1:9644].
     #[arg(long, env = "FJORD_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Threads that run processors' WebAssembly calls (default: one per core)
+    #[arg(long, env = "FJORD_PROCESSOR_THREADS")]
+    processor_threads: Option<usize>,
     /// Default topic config, Kafka names: --log-config flush.messages=1 (repeatable; each
     /// name given here replaces the settings file's value for it).
     #[arg(long = "log-config", value_name = "NAME=VALUE")]
@@ -98,6 +102,7 @@ struct Settings {
     engine: EngineConfig,
     broker: BrokerConfig,
     metrics_listen: Option<SocketAddr>,
+    processor_threads: usize,
 }
 
 pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -108,16 +113,22 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("fjord")
         .build()?;
     runtime.block_on(async {
-        if let Some(listen) = settings.metrics_listen {
-            crate::metrics::serve(listen).await?;
-        }
-        let data_dir = settings.engine.data_dir.display().to_string();
+        let admin = match settings.metrics_listen {
+            Some(listen) => Some(crate::metrics::serve(listen).await?),
+            None => None,
+        };
+        let data_dir = settings.engine.data_dir.clone();
         // The engine first: the Kafka port opens only once every partition is recovered.
         let engine = Arc::new(Engine::open(settings.engine, Arc::new(SystemClock)).await?);
-        tracing::info!(data_dir, "engine ready");
+        tracing::info!(data_dir = %data_dir.display(), "engine ready");
         let upkeep = engine.start_upkeep();
+        let processors = processors::open(&engine, &data_dir, settings.processor_threads).await?;
+        if let Some(admin) = &admin {
+            admin.set_processors(Arc::clone(&processors));
+        }
         let broker = Broker::bind(settings.broker, Arc::clone(&engine)).await?;
         let served = broker.run(shutdown_signal()).await;
+        processors.close().await;
         upkeep.stop().await;
         engine.close().await?;
         tracing::info!("logs closed, clean shutdown recorded");
@@ -234,10 +245,16 @@ fn settings_from(args: ServeArgs, file: ServeFile, file_name: &str) -> anyhow::R
                 .with_context(|| format!("metrics-listen {listen:?} must be IP:PORT or off"))?,
         ),
     };
+    let processor_threads = match args.processor_threads {
+        Some(0) => anyhow::bail!("processor-threads must be at least 1"),
+        Some(threads) => threads,
+        None => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+    };
     Ok(Settings {
         engine: config,
         broker,
         metrics_listen,
+        processor_threads,
     })
 }
 

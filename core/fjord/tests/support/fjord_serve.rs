@@ -45,8 +45,12 @@ impl FjordServe {
         extra_args: &[&str],
     ) -> anyhow::Result<Self> {
         let bootstrap = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_fjord"))
-            .args(["serve", "--listen", &bootstrap, "--metrics-listen", "off"])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
+        command.args(["serve", "--listen", &bootstrap]);
+        if !extra_args.contains(&"--metrics-listen") {
+            command.args(["--metrics-listen", "off"]);
+        }
+        let child = command
             .args(extra_args)
             .arg("--data-dir")
             .arg(data_dir)

@@ -185,6 +185,7 @@ fn context(engine: &Arc<Engine>, spec: ProcessorSpec) -> anyhow::Result<TaskCont
         pool: CallPool::new(2)?,
         spec: Arc::new(spec),
         factory: Arc::new(CounterFactory),
+        logs: Arc::default(),
     })
 }
 

@@ -1,7 +1,6 @@
 //! fjord-wasm against real components built from this repository's sources.
 
 mod examples;
-mod guests;
 mod sandbox;
 
 use std::collections::HashMap;
@@ -21,7 +20,7 @@ fn module(package: &str) -> Module {
         .entry(package.to_owned())
         .or_insert_with(|| {
             runtime
-                .compile(&guests::component(package))
+                .compile(&guest_harness::component(package))
                 .expect("the guest compiles")
         })
         .clone()

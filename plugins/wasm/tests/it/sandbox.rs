@@ -4,7 +4,7 @@
 use fjord_processor::{CallError, Transform};
 use fjord_wasm::{Error, Runtime, RuntimeConfig};
 
-use crate::{call, guests, record, start, test_limits};
+use crate::{call, record, start, test_limits};
 
 #[test]
 fn an_endless_loop_runs_out_of_fuel_and_a_new_instance_carries_on() {
@@ -190,7 +190,7 @@ fn what_is_not_a_processor_component_is_refused_by_name() {
         runtime.compile(b"#!/bin/sh\necho hi\n"),
         Err(Error::NotWasm)
     ));
-    let component = guests::component("json-filter");
+    let component = guest_harness::component("json-filter");
     let truncated = &component[..component.len() / 2];
     assert!(matches!(
         runtime.compile(truncated),
@@ -198,14 +198,14 @@ fn what_is_not_a_processor_component_is_refused_by_name() {
     ));
 
     let newer = runtime
-        .compile(&guests::component("newer-world-guest"))
+        .compile(&guest_harness::component("newer-world-guest"))
         .expect_err("a newer world");
     assert!(
         matches!(&newer, Error::UnsupportedWorld { import, .. } if import == "fjord:processor/logging@0.2.0"),
         "{newer}"
     );
     let foreign = runtime
-        .compile(&guests::component("foreign-import-guest"))
+        .compile(&guest_harness::component("foreign-import-guest"))
         .expect_err("a foreign import");
     assert!(
         matches!(&foreign, Error::UnknownImport { import } if import == "fjord:secrets/vault@0.1.0"),

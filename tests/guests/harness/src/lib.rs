@@ -1,5 +1,7 @@
 //! The guest components of the tests, built from source in this repository (the examples and
-//! tests/guests) once per test binary, for `wasm32-wasip2` with the `guest` profile.
+//! tests/guests) once per test binary, for `wasm32-wasip2` with the workspace's `guest`
+//! profile, into `target/guests` (apart from the test build, whose target directory cargo
+//! holds locked meanwhile). Tests never take `.wasm` files from anywhere else.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +16,7 @@ const PACKAGES: &[&str] = &[
 ];
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
 }
 
 fn build_all() -> PathBuf {
@@ -46,13 +48,17 @@ fn build_all() -> PathBuf {
 }
 
 /// The component of `package`, built on first use.
-pub(crate) fn component(package: &str) -> Vec<u8> {
+pub fn component(package: &str) -> Vec<u8> {
+    std::fs::read(path(package)).unwrap_or_else(|error| panic!("{package}: {error}"))
+}
+
+/// The path of `package`'s component, built on first use.
+pub fn path(package: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     assert!(
         PACKAGES.contains(&package),
         "{package} is not among the guests built"
     );
     let directory = BUILT.get_or_init(build_all);
-    let path = directory.join(format!("{}.wasm", package.replace('-', "_")));
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    directory.join(format!("{}.wasm", package.replace('-', "_")))
 }

@@ -1,0 +1,413 @@
+//! WebAssembly processors deployed into a real `fjord serve` with the `fjord processor` CLI,
+//! fed by a librdkafka producer and read back by a read_committed librdkafka consumer. The
+//! components are built from this repository's sources by the guest harness.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use fjord_sdk::shapes::Filter;
+use fjord_sdk::testing::TestRunner;
+use json_filter::JsonFilter;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+#[allow(dead_code)]
+#[path = "support/fjord_serve.rs"]
+mod fjord_serve;
+
+use fjord_serve::FjordServe;
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+struct Broker {
+    serve: FjordServe,
+    admin: String,
+    _data: tempfile::TempDir,
+}
+
+fn start_broker() -> anyhow::Result<Broker> {
+    let data = tempfile::tempdir()?;
+    let admin = format!(
+        "127.0.0.1:{}",
+        TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()
+    );
+    let serve = FjordServe::start(
+        data.path(),
+        &["--metrics-listen", &admin, "--num-partitions", "1"],
+    )?;
+    Ok(Broker {
+        serve,
+        admin: format!("http://{admin}"),
+        _data: data,
+    })
+}
+
+impl Broker {
+    /// Runs the `fjord` CLI against this broker; fails with its stderr unless it succeeds.
+    fn fjord(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(args)
+            .env("FJORD_BROKERS", &self.serve.bootstrap)
+            .env("FJORD_ADMIN", &self.admin)
+            .env("RUST_LOG", "warn")
+            .output()?;
+        ensure!(
+            output.status.success(),
+            "fjord {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8(output.stdout)?)
+    }
+
+    fn describe(&self, name: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(serde_json::from_str(&self.fjord(&[
+            "processor",
+            "describe",
+            name,
+            "-o",
+            "json",
+        ])?)?)
+    }
+
+    /// Waits until every task of `name` has committed the whole input.
+    fn wait_caught_up(&self, name: &str, input_records: u64) -> anyhow::Result<serde_json::Value> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let description = self.describe(name)?;
+            let committed: i64 = description["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|task| task["committed_offset"].as_i64())
+                .sum();
+            if committed as u64 >= input_records {
+                return Ok(description);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{name} did not catch up: {description}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.serve.bootstrap)
+            .set("log_level", "3");
+        config
+    }
+
+    fn produce(&self, topic: &str, records: &[(String, String)]) -> anyhow::Result<()> {
+        let producer: BaseProducer = self.config().set("linger.ms", "5").create()?;
+        for (key, value) in records {
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "source",
+                value: Some("test"),
+            });
+            producer
+                .send(
+                    BaseRecord::to(topic)
+                        .key(key)
+                        .payload(value)
+                        .headers(headers),
+                )
+                .map_err(|(error, _)| error)?;
+            producer.poll(Duration::ZERO);
+        }
+        producer.flush(DEADLINE)?;
+        Ok(())
+    }
+
+    /// Every committed record of `topic` (partitions 0..count), read to the end offsets.
+    fn read_committed(&self, topic: &str, partitions: i32) -> anyhow::Result<Vec<Consumed>> {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", format!("reader-{topic}"))
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let mut assignment = TopicPartitionList::new();
+        let mut ends = BTreeMap::new();
+        for partition in 0..partitions {
+            assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+            let (_, high) = consumer.fetch_watermarks(topic, partition, DEADLINE)?;
+            ends.insert(partition, high);
+        }
+        consumer.assign(&assignment)?;
+        let deadline = Instant::now() + DEADLINE;
+        let mut found = Vec::new();
+        let mut positions: BTreeMap<i32, i64> =
+            ends.keys().map(|&partition| (partition, 0)).collect();
+        // Done once each partition's next offset passes its end (markers count as offsets).
+        while positions
+            .iter()
+            .any(|(partition, position)| *position < ends[partition] - 1 && ends[partition] > 0)
+        {
+            ensure!(
+                Instant::now() < deadline,
+                "{topic}: read {} records, positions {positions:?}, ends {ends:?}",
+                found.len()
+            );
+            let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+                for (partition, position) in positions.iter_mut() {
+                    if let Ok(Offset::Offset(next)) = consumer
+                        .position()?
+                        .find_partition(topic, *partition)
+                        .map_or(Ok(Offset::Invalid), |element| {
+                            Ok::<_, anyhow::Error>(element.offset())
+                        })
+                    {
+                        *position = (*position).max(next - 1);
+                    }
+                }
+                continue;
+            };
+            let message = message?;
+            positions.insert(message.partition(), message.offset());
+            let text = |bytes: Option<&[u8]>| {
+                bytes.map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            };
+            let headers = message
+                .headers()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .map(|header| {
+                            (
+                                header.key.to_owned(),
+                                text(header.value).unwrap_or_default(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.push(Consumed {
+                partition: message.partition(),
+                key: text(message.key()).unwrap_or_default(),
+                value: text(message.payload()).unwrap_or_default(),
+                headers,
+            });
+        }
+        Ok(found)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Consumed {
+    partition: i32,
+    key: String,
+    value: String,
+    headers: BTreeMap<String, String>,
+}
+
+fn orders(count: usize) -> Vec<(String, String)> {
+    (0..count)
+        .map(|index| {
+            let key = format!("customer-{}", index % 37);
+            let value = match index % 7 {
+                0 | 3 => format!(r#"{{"region":"eu","id":{index},"amount":{}}}"#, index * 3),
+                1 | 4 => format!(r#"{{"region":"us","id":{index}}}"#),
+                2 => format!(r#"{{"customer":{{"region":"eu"}},"id":{index}}}"#),
+                5 => format!("not json {index}"),
+                _ => format!(r#"{{"region":"apac","id":{index}}}"#),
+            };
+            (key, value)
+        })
+        .collect()
+}
+
+#[test]
+fn the_json_filter_in_the_broker_gives_what_native_code_gives_record_by_record()
+-> anyhow::Result<()> {
+    let module = guest_harness::path("json-filter");
+    let broker = start_broker()?;
+    for (topic, partitions) in [("orders", "3"), ("orders-eu", "3"), ("orders-bad", "1")] {
+        broker.fjord(&["topic", "create", topic, "-p", partitions])?;
+    }
+    let input = orders(3_000);
+    broker.produce("orders", &input[..1_000])?;
+    broker.fjord(&[
+        "processor",
+        "deploy",
+        "eu-orders",
+        "--input",
+        "orders",
+        "--output",
+        "orders-eu",
+        "--config",
+        "field=region",
+        "--config",
+        "value=eu",
+        "--on-error",
+        "dead-letter:orders-bad",
+        module.to_str().context("UTF-8 path")?,
+    ])?;
+    broker.produce("orders", &input[1_000..])?;
+    let description = broker.wait_caught_up("eu-orders", input.len() as u64)?;
+    assert_eq!(description["state"], "running", "{description}");
+
+    // The same logic, natively, over the same records: per key, in order.
+    let mut native = TestRunner::<Filter<JsonFilter>>::new(&[("field", "region"), ("value", "eu")])
+        .map_err(anyhow::Error::msg)?;
+    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut expected_failed = Vec::new();
+    for (key, value) in &input {
+        let run = native.send(Some(key), Some(value), 0);
+        if !run.failures.is_empty() {
+            expected_failed.push(value.clone());
+        }
+        for output in run.outputs {
+            expected
+                .entry(key.clone())
+                .or_default()
+                .push(output.value_str().unwrap_or_default().to_owned());
+        }
+    }
+    let mut actual: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for record in broker.read_committed("orders-eu", 3)? {
+        assert_eq!(
+            record.headers.get("source").map(String::as_str),
+            Some("test"),
+            "headers are kept"
+        );
+        actual.entry(record.key).or_default().push(record.value);
+    }
+    assert_eq!(
+        actual, expected,
+        "every matching record once, in order per key"
+    );
+
+    let mut dead: Vec<Consumed> = broker.read_committed("orders-bad", 1)?;
+    dead.sort_by_key(|record| record.value.clone());
+    expected_failed.sort();
+    assert_eq!(
+        dead.iter()
+            .map(|record| record.value.clone())
+            .collect::<Vec<_>>(),
+        expected_failed
+    );
+    assert!(dead.iter().all(|record| {
+        record
+            .headers
+            .get("fjord.error.processor")
+            .map(String::as_str)
+            == Some("eu-orders")
+    }));
+    assert!(
+        dead[0].headers["fjord.error.message"].contains("expected"),
+        "{:?}",
+        dead[0].headers
+    );
+
+    let group = broker.fjord(&["group", "describe", "fjord-processor-eu-orders"])?;
+    assert!(
+        group.contains("orders"),
+        "the processor's position is a consumer group: {group}"
+    );
+    let listed = broker.fjord(&["processor", "list"])?;
+    assert!(
+        listed.contains("eu-orders") && listed.contains("running"),
+        "{listed}"
+    );
+    Ok(())
+}
+
+#[test]
+fn misbehaving_processors_are_contained_while_clients_go_on() -> anyhow::Result<()> {
+    let module = guest_harness::path("sandbox-guest");
+    let module = module.to_str().context("UTF-8 path")?;
+    let broker = start_broker()?;
+    for topic in ["spin", "hoard", "crash", "out", "crashed", "other"] {
+        broker.fjord(&["topic", "create", topic])?;
+    }
+    let deploy = |name: &str, input: &str, mode: &str, extra: &[&str]| -> anyhow::Result<String> {
+        let mode = format!("mode={mode}");
+        let mut args = vec![
+            "processor",
+            "deploy",
+            name,
+            "--input",
+            input,
+            "--output",
+            "out",
+            "--config",
+            &mode,
+        ];
+        args.extend_from_slice(extra);
+        args.push(module);
+        broker.fjord(&args)
+    };
+    deploy(
+        "spinner",
+        "spin",
+        "loop",
+        &["--on-error", "skip", "--limit", "fuel_per_call=20000000"],
+    )?;
+    deploy(
+        "hoarder",
+        "hoard",
+        "alloc",
+        &["--on-error", "skip", "--limit", "memory_bytes=16777216"],
+    )?;
+    deploy(
+        "crasher",
+        "crash",
+        "panic",
+        &["--on-error", "dead-letter:crashed"],
+    )?;
+    let three: Vec<(String, String)> = ["a", "panic", "b"]
+        .iter()
+        .map(|value| ("k".to_owned(), (*value).to_owned()))
+        .collect();
+    for topic in ["spin", "hoard", "crash"] {
+        broker.produce(topic, &three)?;
+    }
+
+    // Meanwhile a client produces and fetches as usual.
+    let others: Vec<(String, String)> = (0..500)
+        .map(|index| (format!("k{index}"), format!("v{index}")))
+        .collect();
+    broker.produce("other", &others)?;
+    assert_eq!(broker.read_committed("other", 1)?.len(), 500);
+
+    for name in ["spinner", "hoarder"] {
+        let description = broker.wait_caught_up(name, 3)?;
+        assert_eq!(
+            description["errors"], 3,
+            "each record failed alone and was skipped: {description}"
+        );
+        assert_eq!(description["records_out"], 0);
+    }
+    let spinner_logs = broker.fjord(&["processor", "logs", "spinner"])?;
+    assert!(spinner_logs.contains("fuel"), "{spinner_logs}");
+    let hoarder = broker.describe("hoarder")?;
+    assert_eq!(hoarder["state"], "running", "{hoarder}");
+
+    broker.wait_caught_up("crasher", 3)?;
+    let crashed = broker.read_committed("crashed", 1)?;
+    assert_eq!(crashed.len(), 1);
+    assert_eq!(crashed[0].value, "panic");
+    assert!(
+        crashed[0].headers["fjord.error.message"].contains("trapped"),
+        "{:?}",
+        crashed[0].headers
+    );
+    let out: Vec<String> = broker
+        .read_committed("out", 1)?
+        .into_iter()
+        .map(|record| record.value)
+        .collect();
+    assert_eq!(
+        out,
+        ["a", "b"],
+        "the records around the trap went through once"
+    );
+    Ok(())
+}
