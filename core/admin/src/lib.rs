@@ -21,7 +21,7 @@
 //! the engine has recovered (metrics answer during recovery); resources answer 503 until
 //! they are ready.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -41,7 +41,7 @@ const LOG_LINES_MAX: usize = 1_000;
 #[derive(Clone)]
 pub struct Admin {
     render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
-    processors: Arc<OnceLock<Arc<Processors>>>,
+    processors: Arc<RwLock<Option<Arc<Processors>>>>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -61,7 +61,17 @@ impl Admin {
 
     /// Makes the processor routes answer (they say 503 until then).
     pub fn set_processors(&self, processors: Arc<Processors>) {
-        let _ = self.processors.set(processors);
+        if let Ok(mut slot) = self.processors.write() {
+            *slot = Some(processors);
+        }
+    }
+
+    /// Lets go of the processors at shutdown (the routes say 503 again), so the engine
+    /// under them can close.
+    pub fn clear_processors(&self) {
+        if let Ok(mut slot) = self.processors.write() {
+            *slot = None;
+        }
     }
 
     pub fn router(self) -> Router {
@@ -82,11 +92,13 @@ impl Admin {
             .with_state(self)
     }
 
-    fn processors(&self) -> Result<&Arc<Processors>, ApiError> {
-        self.processors.get().ok_or(ApiError {
+    fn processors(&self) -> Result<Arc<Processors>, ApiError> {
+        let unavailable = || ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "the broker is starting".to_owned(),
-        })
+            message: "the broker is starting or stopping".to_owned(),
+        };
+        let slot = self.processors.read().map_err(|_| unavailable())?;
+        slot.clone().ok_or_else(unavailable)
     }
 }
 

@@ -129,6 +129,11 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let broker = Broker::bind(settings.broker, Arc::clone(&engine)).await?;
         let served = broker.run(shutdown_signal()).await;
         processors.close().await;
+        if let Some(admin) = &admin {
+            admin.clear_processors();
+        }
+        // The processors hold the engine: let go of them so it can close.
+        drop(processors);
         upkeep.stop().await;
         engine.close().await?;
         tracing::info!("logs closed, clean shutdown recorded");
