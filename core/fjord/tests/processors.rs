@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -409,5 +410,287 @@ fn misbehaving_processors_are_contained_while_clients_go_on() -> anyhow::Result<
         ["a", "b"],
         "the records around the trap went through once"
     );
+    Ok(())
+}
+
+/// The event time of the `index`th record of an example's input: a second apart, from 1 s
+/// (librdkafka reads a timestamp of 0 as none, and the broker then sets its own).
+fn event_time_ms(index: usize) -> i64 {
+    1_000 * (index as i64 + 1)
+}
+
+/// Per (topic, key), the values in order.
+type ByTopicAndKey = BTreeMap<(String, String), Vec<String>>;
+
+/// What a native runner gives over `input` (one input partition, in order), with outputs
+/// without a topic going to `default_output`.
+fn native<P: fjord_sdk::Processor>(
+    settings: &[(&str, &str)],
+    input: &[(String, String)],
+    default_output: &str,
+) -> anyhow::Result<ByTopicAndKey> {
+    let mut runner = TestRunner::<P>::new(settings).map_err(anyhow::Error::msg)?;
+    let mut outputs = ByTopicAndKey::new();
+    for (index, (key, value)) in input.iter().enumerate() {
+        let run = runner.send(Some(key), Some(value), event_time_ms(index));
+        for output in run.outputs {
+            let topic = output
+                .topic
+                .clone()
+                .unwrap_or_else(|| default_output.to_owned());
+            let key = output
+                .key
+                .as_deref()
+                .map(|key| String::from_utf8_lossy(key).into_owned())
+                .unwrap_or_default();
+            outputs
+                .entry((topic, key))
+                .or_default()
+                .push(output.value_str().unwrap_or_default().to_owned());
+        }
+    }
+    Ok(outputs)
+}
+
+fn read_outputs(broker: &Broker, topics: &[&str]) -> anyhow::Result<ByTopicAndKey> {
+    let mut outputs = ByTopicAndKey::new();
+    for topic in topics {
+        for record in broker.read_committed(topic, 1)? {
+            outputs
+                .entry(((*topic).to_owned(), record.key))
+                .or_default()
+                .push(record.value);
+        }
+    }
+    Ok(outputs)
+}
+
+#[test]
+fn every_example_in_the_broker_gives_what_it_gives_natively() -> anyhow::Result<()> {
+    let broker = start_broker()?;
+    let deploy = |name: &str,
+                  package: &str,
+                  input: &str,
+                  outputs: &[&str],
+                  settings: &[(&str, &str)],
+                  records: &[(String, String)]|
+     -> anyhow::Result<()> {
+        broker.fjord(&["topic", "create", input])?;
+        let module = guest_harness::path(package);
+        let mut args: Vec<String> = ["processor", "deploy", name, "--input", input]
+            .iter()
+            .map(|arg| (*arg).to_owned())
+            .collect();
+        for output in outputs {
+            broker.fjord(&["topic", "create", output])?;
+            args.extend(["--output".to_owned(), (*output).to_owned()]);
+        }
+        for (key, value) in settings {
+            args.extend(["--config".to_owned(), format!("{key}={value}")]);
+        }
+        args.extend([
+            "--on-error".to_owned(),
+            "skip".to_owned(),
+            module.to_string_lossy().into_owned(),
+        ]);
+        broker.fjord(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+        // Event times as the native runner sees them.
+        let producer: BaseProducer = broker.config().create()?;
+        for (index, (key, value)) in records.iter().enumerate() {
+            producer
+                .send(
+                    BaseRecord::to(input)
+                        .key(key)
+                        .payload(value)
+                        .timestamp(event_time_ms(index)),
+                )
+                .map_err(|(error, _)| error)?;
+        }
+        producer.flush(DEADLINE)?;
+        broker.wait_caught_up(name, records.len() as u64)?;
+        Ok(())
+    };
+
+    let texts: Vec<(String, String)> = (0..200)
+        .map(|index| {
+            (
+                format!("user-{}", index % 9),
+                format!("user{index}@mail.example.org paid with 4111 1111 1111 1111 ({index})"),
+            )
+        })
+        .collect();
+    deploy(
+        "redact",
+        "pii-redaction",
+        "texts",
+        &["texts-clean"],
+        &[],
+        &texts,
+    )?;
+    let expected =
+        native::<fjord_sdk::shapes::Map<pii_redaction::Redact>>(&[], &texts, "texts-clean")?;
+    assert_eq!(read_outputs(&broker, &["texts-clean"])?, expected);
+
+    let route_settings = [
+        ("field", "region"),
+        ("route.eu", "to-eu"),
+        ("route.us", "to-us"),
+        ("default", "to-rest"),
+    ];
+    let regions: Vec<(String, String)> = orders(300)
+        .into_iter()
+        .filter(|(_, value)| value.starts_with('{'))
+        .collect();
+    deploy(
+        "router",
+        "route-by-field",
+        "regions",
+        &["to-eu", "to-us", "to-rest"],
+        &route_settings,
+        &regions,
+    )?;
+    let expected = native::<fjord_sdk::shapes::Route<route_by_field::ByField>>(
+        &route_settings,
+        &regions,
+        "to-eu",
+    )?;
+    assert_eq!(
+        read_outputs(&broker, &["to-eu", "to-us", "to-rest"])?,
+        expected
+    );
+
+    let readings: Vec<(String, String)> = (0..300)
+        .map(|index| {
+            let unit = ["C", "F", "K"][index % 3];
+            let temperature = [21.5, 70.1, 295.0, 9_999.0][index % 4];
+            (
+                format!("d{}", index % 5),
+                format!(
+                    r#"{{"device":"d{}","temperature":{temperature},"unit":"{unit}"}}"#,
+                    index % 5
+                ),
+            )
+        })
+        .collect();
+    deploy(
+        "units",
+        "iot-units",
+        "readings",
+        &["celsius"],
+        &[],
+        &readings,
+    )?;
+    let expected = native::<fjord_sdk::shapes::Map<iot_units::Units>>(&[], &readings, "celsius")?;
+    assert_eq!(read_outputs(&broker, &["celsius"])?, expected);
+
+    // Stateful, with timers: decisions per card match in order; alerts, which timers may
+    // emit at another batch boundary than the native runner's, match as a whole.
+    let fraud_settings = [
+        ("max_payments", "2"),
+        ("window_ms", "30000"),
+        ("alerts_topic", "alerts"),
+    ];
+    let payments: Vec<(String, String)> = (0..400)
+        .map(|index| (format!("card-{}", index % 7), format!("payment {index}")))
+        .collect();
+    deploy(
+        "fraud",
+        "fraud-rule",
+        "payments",
+        &["decisions", "alerts"],
+        &fraud_settings,
+        &payments,
+    )?;
+    let expected = native::<fraud_rule::FraudRule>(&fraud_settings, &payments, "decisions")?;
+    let actual = read_outputs(&broker, &["decisions", "alerts"])?;
+    let of_topic = |outputs: &ByTopicAndKey, topic: &str| -> ByTopicAndKey {
+        outputs
+            .iter()
+            .filter(|((found, _), _)| found == topic)
+            .map(|(key, values)| (key.clone(), values.clone()))
+            .collect()
+    };
+    assert_eq!(
+        of_topic(&actual, "decisions"),
+        of_topic(&expected, "decisions")
+    );
+    let alerts = of_topic(&actual, "alerts");
+    let expected_alerts = of_topic(&expected, "alerts");
+    assert!(!expected_alerts.is_empty());
+    for ((topic, card), values) in &expected_alerts {
+        let found = alerts
+            .get(&(topic.clone(), card.clone()))
+            .cloned()
+            .unwrap_or_default();
+        // The native runner's last windows close only if a later record passed them; the
+        // broker's too: both saw the same watermark.
+        assert_eq!(&found, values, "alerts of {card}");
+    }
+    Ok(())
+}
+
+/// Runs `cargo` in `directory` with its own target directory under the workspace's target.
+fn cargo(directory: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/scaffold");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args(args)
+        .current_dir(directory)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()?;
+    ensure!(
+        status.success(),
+        "cargo {args:?} in {}: {status}",
+        directory.display()
+    );
+    Ok(())
+}
+
+#[test]
+fn a_new_project_passes_its_test_builds_a_component_and_deploys() -> anyhow::Result<()> {
+    let broker = start_broker()?;
+    let projects = tempfile::tempdir()?;
+    let created = broker.fjord(&[
+        "processor",
+        "new",
+        "shout",
+        "--directory",
+        &projects.path().to_string_lossy(),
+    ])?;
+    assert!(created.contains("created"), "{created}");
+    let project = projects.path().join("shout");
+    cargo(&project, &["test", "--quiet"])?;
+    cargo(
+        &project,
+        &["build", "--release", "--quiet", "--target", "wasm32-wasip2"],
+    )?;
+    let module = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/scaffold/wasm32-wasip2/release/shout.wasm");
+    for topic in ["words", "shouts"] {
+        broker.fjord(&["topic", "create", topic])?;
+    }
+    broker.fjord(&[
+        "processor",
+        "deploy",
+        "shout",
+        "--input",
+        "words",
+        "--output",
+        "shouts",
+        &module.to_string_lossy(),
+    ])?;
+    broker.produce(
+        "words",
+        &[
+            ("k".to_owned(), "hello".to_owned()),
+            ("k".to_owned(), "fjord".to_owned()),
+        ],
+    )?;
+    broker.wait_caught_up("shout", 2)?;
+    let shouts: Vec<String> = broker
+        .read_committed("shouts", 1)?
+        .into_iter()
+        .map(|record| record.value)
+        .collect();
+    assert_eq!(shouts, ["HELLO", "FJORD"]);
     Ok(())
 }

@@ -11,6 +11,7 @@ pub(crate) mod consume;
 pub(crate) mod group;
 pub(crate) mod processor;
 pub(crate) mod produce;
+pub(crate) mod scaffold;
 pub(crate) mod topic;
 pub(crate) mod txn;
 

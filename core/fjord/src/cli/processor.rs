@@ -45,6 +45,14 @@ enum ProcessorCommand {
     Resume { name: String },
     /// Stop and forget a processor (its changelog topic and consumer group stay).
     Delete { name: String },
+    /// Create a processor project in ./NAME (with the SDK), ready for `cargo test` and
+    /// `cargo build --release --target wasm32-wasip2`.
+    New {
+        name: String,
+        /// Where to create it.
+        #[arg(long, default_value = ".")]
+        directory: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,6 +157,16 @@ pub(crate) fn run(args: ProcessorArgs) -> anyhow::Result<()> {
             let description =
                 connection.call(Method::POST, &format!("/v1/processors/{name}/resume"), None)?;
             print_description(connection.output, &description, "resumed")
+        }
+        ProcessorCommand::New { name, directory } => {
+            let root = super::scaffold::new_project(&directory, &name)?;
+            match connection.output {
+                Output::Json => print_json(&serde_json::json!({ "created": root })),
+                Output::Human => {
+                    println!("created {}: cd there, then cargo test", root.display());
+                    Ok(())
+                }
+            }
         }
         ProcessorCommand::Delete { name } => {
             connection.call(Method::DELETE, &format!("/v1/processors/{name}"), None)?;

@@ -10,6 +10,10 @@ use std::sync::OnceLock;
 /// Every guest package, built in one cargo invocation.
 const PACKAGES: &[&str] = &[
     "json-filter",
+    "pii-redaction",
+    "route-by-field",
+    "iot-units",
+    "fraud-rule",
     "sandbox-guest",
     "newer-world-guest",
     "foreign-import-guest",
