@@ -26,34 +26,53 @@ use fjord_serve::FjordServe;
 const DEADLINE: Duration = Duration::from_secs(120);
 
 struct Broker {
-    serve: FjordServe,
+    serve: Option<FjordServe>,
+    bootstrap: String,
+    admin_listen: String,
     admin: String,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 fn start_broker() -> anyhow::Result<Broker> {
     let data = tempfile::tempdir()?;
-    let admin = format!(
+    let admin_listen = format!(
         "127.0.0.1:{}",
         TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()
     );
     let serve = FjordServe::start(
         data.path(),
-        &["--metrics-listen", &admin, "--num-partitions", "1"],
+        &["--metrics-listen", &admin_listen, "--num-partitions", "1"],
     )?;
     Ok(Broker {
-        serve,
-        admin: format!("http://{admin}"),
-        _data: data,
+        bootstrap: serve.bootstrap.clone(),
+        serve: Some(serve),
+        admin: format!("http://{admin_listen}"),
+        admin_listen,
+        data,
     })
 }
 
 impl Broker {
+    /// SIGKILL, then a new broker on the same port, admin port and data directory.
+    fn kill_and_restart(&mut self) -> anyhow::Result<()> {
+        let serve = self.serve.take().context("a broker runs")?;
+        let port = serve.port()?;
+        serve.kill()?;
+        let args = [
+            "--metrics-listen",
+            self.admin_listen.as_str(),
+            "--num-partitions",
+            "1",
+        ];
+        self.serve = Some(FjordServe::start_on(self.data.path(), port, &args)?);
+        Ok(())
+    }
+
     /// Runs the `fjord` CLI against this broker; fails with its stderr unless it succeeds.
     fn fjord(&self, args: &[&str]) -> anyhow::Result<String> {
         let output = Command::new(env!("CARGO_BIN_EXE_fjord"))
             .args(args)
-            .env("FJORD_BROKERS", &self.serve.bootstrap)
+            .env("FJORD_BROKERS", &self.bootstrap)
             .env("FJORD_ADMIN", &self.admin)
             .env("RUST_LOG", "warn")
             .output()?;
@@ -100,7 +119,7 @@ impl Broker {
     fn config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
-            .set("bootstrap.servers", &self.serve.bootstrap)
+            .set("bootstrap.servers", &self.bootstrap)
             .set("log_level", "3");
         config
     }
@@ -191,6 +210,8 @@ impl Broker {
                 .unwrap_or_default();
             found.push(Consumed {
                 partition: message.partition(),
+                offset: message.offset(),
+                timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
                 key: text(message.key()).unwrap_or_default(),
                 value: text(message.payload()).unwrap_or_default(),
                 headers,
@@ -203,6 +224,8 @@ impl Broker {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Consumed {
     partition: i32,
+    offset: i64,
+    timestamp_ms: i64,
     key: String,
     value: String,
     headers: BTreeMap<String, String>,
@@ -692,5 +715,139 @@ fn a_new_project_passes_its_test_builds_a_component_and_deploys() -> anyhow::Res
         .map(|record| record.value)
         .collect();
     assert_eq!(shouts, ["HELLO", "FJORD"]);
+    Ok(())
+}
+
+/// The fraud rule under continuous input, the broker killed with SIGKILL 20 times: the
+/// decisions, read with read_committed, hold exactly one result per payment, in order per
+/// card, equal to a replay of the input through the same code natively (so the state after
+/// every crash was the state before it).
+#[test]
+fn the_fraud_rule_survives_sigkill_with_one_decision_per_payment() -> anyhow::Result<()> {
+    const ROUNDS: usize = 20;
+    const PER_ROUND: usize = 60;
+    let seed = std::env::var("FJORD_TEST_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |elapsed| elapsed.subsec_nanos() as u64)
+        });
+    println!("FJORD_TEST_SEED={seed}");
+    let mut random = seed;
+    let mut next_random = move |bound: u64| {
+        random = random
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (random >> 33) % bound
+    };
+    let mut broker = start_broker()?;
+    broker.fjord(&["topic", "create", "payments", "-p", "2"])?;
+    broker.fjord(&["topic", "create", "decisions", "-p", "2"])?;
+    broker.fjord(&["topic", "create", "alerts"])?;
+    let settings = [
+        ("max_payments", "2"),
+        ("window_ms", "60000"),
+        ("alerts_topic", "alerts"),
+    ];
+    let module = guest_harness::path("fraud-rule");
+    let mut args = vec![
+        "processor",
+        "deploy",
+        "fraud",
+        "--input",
+        "payments",
+        "--output",
+        "decisions",
+        "--output",
+        "alerts",
+    ];
+    let settings_args: Vec<String> = settings
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    for setting in &settings_args {
+        args.extend(["--config", setting.as_str()]);
+    }
+    let module_arg = module.to_string_lossy().into_owned();
+    args.push(&module_arg);
+    broker.fjord(&args)?;
+
+    let mut produced = 0;
+    for _ in 0..ROUNDS {
+        let producer: BaseProducer = broker
+            .config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create()?;
+        for _ in 0..PER_ROUND {
+            let card = format!("card-{}", produced % 11);
+            let payment = format!("payment {produced}");
+            producer
+                .send(
+                    BaseRecord::to("payments")
+                        .key(&card)
+                        .payload(&payment)
+                        .timestamp(event_time_ms(produced)),
+                )
+                .map_err(|(error, _)| error)?;
+            produced += 1;
+        }
+        producer.flush(DEADLINE)?;
+        drop(producer);
+        // Let the processor get somewhere (or nowhere) before the kill.
+        std::thread::sleep(Duration::from_millis(next_random(60)));
+        broker.kill_and_restart()?;
+    }
+    let description = broker.wait_caught_up("fraud", produced as u64)?;
+    assert_eq!(description["state"], "running", "{description}");
+
+    // The replay: each input partition's payments, in offset order, through native code.
+    let input = broker.read_committed("payments", 2)?;
+    assert_eq!(input.len(), produced, "every acknowledged payment survived");
+    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for partition in 0..2 {
+        let mut runner =
+            TestRunner::<fraud_rule::FraudRule>::new(&settings).map_err(anyhow::Error::msg)?;
+        let mut payments: Vec<&Consumed> = input
+            .iter()
+            .filter(|record| record.partition == partition)
+            .collect();
+        payments.sort_by_key(|record| record.offset);
+        for payment in payments {
+            let mut record = runner.record(
+                Some(payment.key.as_bytes()),
+                Some(payment.value.as_bytes()),
+                payment.timestamp_ms,
+            );
+            record.offset = payment.offset;
+            record.partition = partition;
+            for output in runner
+                .process(vec![record])
+                .outputs
+                .into_iter()
+                .filter(|output| output.topic.is_none())
+            {
+                expected
+                    .entry(payment.key.clone())
+                    .or_default()
+                    .push(output.value_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    let mut actual: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for decision in broker.read_committed("decisions", 2)? {
+        actual.entry(decision.key).or_default().push(decision.value);
+    }
+    let decisions: usize = actual.values().map(Vec::len).sum();
+    assert_eq!(
+        decisions, produced,
+        "one decision per payment (seed {seed})"
+    );
+    assert_eq!(
+        actual, expected,
+        "the decisions of a replay, in order per card (seed {seed})"
+    );
     Ok(())
 }
