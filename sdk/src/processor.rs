@@ -112,22 +112,12 @@ pub fn process_batch<P: Processor>(
     records: &[Record],
     host: &mut dyn Host,
 ) -> BatchResult {
-    let mut result = BatchResult::default();
-    for (index, record) in records.iter().enumerate() {
-        let kept = result.outputs.len();
-        let outcome = processor.process(record, &mut Context::new(&mut result.outputs, host));
-        match outcome {
-            Ok(()) => fill_timestamps(&mut result.outputs[kept..], record.timestamp_ms),
-            Err(error) => {
-                result.outputs.truncate(kept);
-                result.failures.push(Failure {
-                    index: index_u32(index),
-                    message: error.message,
-                });
-            }
-        }
-    }
-    result
+    run_each(
+        records,
+        host,
+        |record| record.timestamp_ms,
+        |record, context| processor.process(record, context),
+    )
 }
 
 /// Runs `processor`'s timers, each failure counted against its place in `timers`.
@@ -136,12 +126,27 @@ pub fn process_timers<P: Processor>(
     timers: &[Timer],
     host: &mut dyn Host,
 ) -> BatchResult {
+    run_each(
+        timers,
+        host,
+        |timer| timer.time_ms,
+        |timer, context| processor.on_timer(timer, context),
+    )
+}
+
+/// Calls `call` on each item: the outputs of one that fails are dropped and its failure
+/// recorded by its place; the others' outputs without a timestamp get the item's time.
+fn run_each<T>(
+    items: &[T],
+    host: &mut dyn Host,
+    time_ms: impl Fn(&T) -> i64,
+    mut call: impl FnMut(&T, &mut Context<'_>) -> Result<(), Error>,
+) -> BatchResult {
     let mut result = BatchResult::default();
-    for (index, timer) in timers.iter().enumerate() {
+    for (index, item) in items.iter().enumerate() {
         let kept = result.outputs.len();
-        let outcome = processor.on_timer(timer, &mut Context::new(&mut result.outputs, host));
-        match outcome {
-            Ok(()) => fill_timestamps(&mut result.outputs[kept..], timer.time_ms),
+        match call(item, &mut Context::new(&mut result.outputs, host)) {
+            Ok(()) => fill_timestamps(&mut result.outputs[kept..], time_ms(item)),
             Err(error) => {
                 result.outputs.truncate(kept);
                 result.failures.push(Failure {

@@ -31,8 +31,9 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use fjord_processor::{Error, ProcessorSpec, Processors};
 
-/// Largest request body: a module at its ceiling, base64-encoded, and its spec.
-const BODY_BYTES_MAX: usize = 700 * 1024 * 1024;
+/// Largest request body: a module at the runtime's default limit (32 MiB), base64-encoded
+/// (4/3 of it), and its spec. A larger module is refused by its size before it is decoded.
+const BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Log lines `logs` returns by default, and at most.
 const LOG_LINES_DEFAULT: usize = 100;
 const LOG_LINES_MAX: usize = 1_000;

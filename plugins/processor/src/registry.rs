@@ -118,8 +118,17 @@ impl Processors {
                 reports: Vec::new(),
                 running: None,
             };
-            if !entry.stored.paused {
-                processors.start(&mut entry)?;
+            if !entry.stored.paused
+                && let Err(error) = processors.start(&mut entry)
+            {
+                // One processor that cannot start (its input deleted, say) does not keep
+                // the broker from starting: it is listed as failed until resumed.
+                tracing::error!(processor = %name, %error, "a stored processor cannot start");
+                let now_ms = processors.engine.clock().now_ms();
+                let message = format!("cannot start: {error}");
+                entry
+                    .logs
+                    .push(now_ms, -1, crate::transform::LogLevel::Error, message);
             }
             deployed.insert(name, entry);
         }
@@ -162,9 +171,11 @@ impl Processors {
             reports: Vec::new(),
             running: None,
         };
-        self.start(&mut entry)?;
+        // Kept (as failed) even when its tasks cannot start, like a stored one.
+        let started = self.start(&mut entry);
         let description = describe(&entry);
         deployed.insert(spec.name.clone(), entry);
+        started?;
         tracing::info!(processor = %spec.name, input = %spec.input, "processor deployed");
         Ok(description)
     }
@@ -205,6 +216,8 @@ impl Processors {
         let mut deployed = self.deployed.lock().await;
         let entry = deployed.get_mut(name).ok_or_else(|| unknown(name))?;
         stop(entry).await;
+        // The input may have gained partitions: the changelog follows.
+        crate::topics::prepare(&self.engine, &entry.stored.spec).await?;
         entry.stored.paused = false;
         self.store.save(&entry.stored, None)?;
         self.start(entry)?;
@@ -304,10 +317,12 @@ fn describe(entry: &Deployed) -> Description {
         .collect();
     let state = if entry.stored.paused {
         "paused"
-    } else if tasks
-        .iter()
-        .any(|task| task.state == TaskState::Failed.as_str())
+    } else if entry.running.is_none()
+        || tasks
+            .iter()
+            .any(|task| task.state == TaskState::Failed.as_str())
     {
+        // Not started (it could not), or a task stopped on an error.
         "failed"
     } else if tasks
         .iter()

@@ -53,6 +53,12 @@ impl TaskReport {
         }
     }
 
+    /// The task is in `state` because of `error`.
+    pub fn set_error(&mut self, state: TaskState, error: &impl std::fmt::Display) {
+        self.state = state;
+        self.last_error = Some(error.to_string());
+    }
+
     pub fn lag(&self) -> i64 {
         (self.log_end_offset - self.committed_offset).max(0)
     }

@@ -90,20 +90,14 @@ pub async fn supervise(
             Ok(task) => return task.run(stop).await,
             Err(error) if error.is_transient() => {
                 if let Ok(mut report) = report.lock() {
-                    report.state = TaskState::Retrying;
-                    report.last_error = Some(error.to_string());
+                    report.set_error(TaskState::Retrying, &error);
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => {}
-                }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                back_off(&mut backoff, &mut stop).await;
             }
             Err(error) => {
                 tracing::error!(processor = %context.spec.name, partition = partition.0, %error, "task cannot start");
                 if let Ok(mut report) = report.lock() {
-                    report.state = TaskState::Failed;
-                    report.last_error = Some(error.to_string());
+                    report.set_error(TaskState::Failed, &error);
                 }
                 return Err(error);
             }
@@ -163,8 +157,15 @@ impl Task {
                 backoff = BACKOFF_MIN;
                 continue;
             };
-            if let Err(fatal) = self.recover().await {
-                return Err(self.fail(fatal));
+            if let Err(failed) = self.recover().await {
+                if !failed.is_transient() {
+                    return Err(self.fail(failed));
+                }
+                // The engine is busy (a fenced transaction completing, say): the next step
+                // fails on the writer and recovers again, after the backoff.
+                self.update_report(|report| report.set_error(TaskState::Retrying, &failed));
+                back_off(&mut backoff, &mut stop).await;
+                continue;
             }
             let isolating =
                 self.isolate_until.is_some() && self.context.spec.error_policy != ErrorPolicy::Stop;
@@ -184,15 +185,8 @@ impl Task {
                 crate::transform::LogLevel::Warn,
                 format!("retrying: {error}"),
             );
-            self.update_report(|report| {
-                report.state = TaskState::Retrying;
-                report.last_error = Some(error.to_string());
-            });
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                _ = stop.changed() => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            self.update_report(|report| report.set_error(TaskState::Retrying, &error));
+            back_off(&mut backoff, &mut stop).await;
         }
         if self.open_since.is_some() && self.commit().await.is_err() {
             let _ = self.recover().await;
@@ -565,10 +559,7 @@ impl Task {
             crate::transform::LogLevel::Error,
             format!("task stopped: {error}"),
         );
-        self.update_report(|report| {
-            report.state = TaskState::Failed;
-            report.last_error = Some(error.to_string());
-        });
+        self.update_report(|report| report.set_error(TaskState::Failed, &error));
         error
     }
 
@@ -577,6 +568,15 @@ impl Task {
             update(&mut report);
         }
     }
+}
+
+/// Waits `backoff` (less if `stop` changes meanwhile), then doubles it up to `BACKOFF_MAX`.
+async fn back_off(backoff: &mut Duration, stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        () = tokio::time::sleep(*backoff) => {}
+        _ = stop.changed() => {}
+    }
+    *backoff = (*backoff * 2).min(BACKOFF_MAX);
 }
 
 fn input_record(partition: PartitionIndex, record: &ConsumedRecord) -> InputRecord {

@@ -102,7 +102,11 @@ fn native_rate(values: &[Vec<u8>]) -> anyhow::Result<f64> {
     for (offset, value) in values.iter().enumerate() {
         let mut record = fjord_sdk::Record::new(None, Some(value));
         record.offset = offset as i64;
-        kept += usize::from(filter.keep(&record).map_err(|error| anyhow::anyhow!("{}", error.message()))?);
+        kept += usize::from(
+            filter
+                .keep(&record)
+                .map_err(|error| anyhow::anyhow!("{}", error.message()))?,
+        );
     }
     anyhow::ensure!(kept == values.len().div_ceil(2), "kept {kept}");
     Ok(values.len() as f64 / started.elapsed().as_secs_f64())

@@ -2,7 +2,19 @@
 
 use fjord_processor::{ErrorPolicy, TaskState, topics};
 
-use crate::{committed, context, create_topics, open_engine, produce, run_until, spec};
+use fjord_processor::TaskContext;
+
+use crate::{TestEngine, committed, context, create_topics, open_engine, produce, run_until, spec};
+
+/// An engine with the test topics and a one-partition processor under `policy`.
+async fn setup(policy: ErrorPolicy) -> anyhow::Result<(TestEngine, TaskContext)> {
+    let test = open_engine(None).await?;
+    create_topics(&test.engine, 1).await?;
+    let spec = spec(policy);
+    topics::prepare(&test.engine, &spec).await?;
+    let context = context(&test.engine, spec)?;
+    Ok((test, context))
+}
 
 fn records(values: &[&str]) -> Vec<(String, String)> {
     values
@@ -14,14 +26,11 @@ fn records(values: &[&str]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_take_failed_and_trapping_records_and_the_rest_goes_on() -> anyhow::Result<()>
 {
-    let test = open_engine(None).await?;
-    let engine = &test.engine;
-    create_topics(engine, 1).await?;
-    let spec = spec(ErrorPolicy::DeadLetter {
+    let (test, context) = setup(ErrorPolicy::DeadLetter {
         topic: "dead-letters".to_owned(),
-    });
-    topics::prepare(engine, &spec).await?;
-    let context = context(engine, spec)?;
+    })
+    .await?;
+    let engine = &test.engine;
     produce(
         engine,
         0,
@@ -60,12 +69,8 @@ async fn dead_letters_take_failed_and_trapping_records_and_the_rest_goes_on() ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_drops_failed_records() -> anyhow::Result<()> {
-    let test = open_engine(None).await?;
+    let (test, context) = setup(ErrorPolicy::Skip).await?;
     let engine = &test.engine;
-    create_topics(engine, 1).await?;
-    let spec = spec(ErrorPolicy::Skip);
-    topics::prepare(engine, &spec).await?;
-    let context = context(engine, spec)?;
     produce(engine, 0, &records(&["a", "trap", "fail", "b"]), 1_000).await?;
     let report = run_until(&context, 0, 4).await?;
     let counts: Vec<String> = committed(engine, "counts", 0)
@@ -82,12 +87,8 @@ async fn skip_drops_failed_records() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_halts_at_the_failed_record_with_nothing_of_its_batch_committed() -> anyhow::Result<()>
 {
-    let test = open_engine(None).await?;
+    let (test, context) = setup(ErrorPolicy::Stop).await?;
     let engine = &test.engine;
-    create_topics(engine, 1).await?;
-    let spec = spec(ErrorPolicy::Stop);
-    topics::prepare(engine, &spec).await?;
-    let context = context(engine, spec)?;
     produce(
         engine,
         0,
@@ -117,12 +118,8 @@ async fn stop_halts_at_the_failed_record_with_nothing_of_its_batch_committed() -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timers_fire_once_the_watermark_passes_them() -> anyhow::Result<()> {
-    let test = open_engine(None).await?;
+    let (test, context) = setup(ErrorPolicy::Stop).await?;
     let engine = &test.engine;
-    create_topics(engine, 1).await?;
-    let spec = spec(ErrorPolicy::Stop);
-    topics::prepare(engine, &spec).await?;
-    let context = context(engine, spec)?;
     produce(engine, 0, &records(&["a"]), 1_000).await?;
     produce(engine, 0, &[("other".to_owned(), "b".to_owned())], 1_050).await?;
     produce(engine, 0, &[("other".to_owned(), "c".to_owned())], 1_200).await?; // moves other's to 1300
