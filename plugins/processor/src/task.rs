@@ -213,9 +213,11 @@ impl Task {
                 let start = engine
                     .offsets(&spec.input, self.partition)?
                     .log_start_offset;
+                // Removed by retention, or past the end of a topic deleted and created again:
+                // as a consumer with auto.offset.reset=earliest, from the log start.
                 tracing::warn!(processor = %spec.name, partition = self.partition.0, from = self.position.0, to = start.0,
-                    "input position removed by retention: going on from the log start");
-                self.position = self.position.max(start);
+                    "input position out of range: going on from the log start");
+                self.position = start;
                 return Ok(());
             }
         };

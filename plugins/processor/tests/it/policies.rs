@@ -137,3 +137,38 @@ async fn timers_fire_once_the_watermark_passes_them() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_removed_by_retention_goes_on_from_the_log_start() -> anyhow::Result<()> {
+    let (test, context) = setup(ErrorPolicy::Stop).await?;
+    let engine = &test.engine;
+    produce(engine, 0, &records(&["a", "b"]), 1_000).await?;
+    run_until(&context, 0, 2).await?;
+    produce(
+        engine,
+        0,
+        &records(&["c", "d", "e", "f", "g", "h", "i", "j"]),
+        2_000,
+    )
+    .await?;
+    // Offsets 2 to 5 go before the processor reads them (the committed position is 2).
+    engine
+        .delete_records(
+            "input",
+            fjord_engine::PartitionIndex(0),
+            fjord_engine::Offset(6),
+        )
+        .await?;
+    run_until(&context, 0, 10).await?;
+    let counts: Vec<String> = committed(engine, "counts", 0)
+        .await?
+        .into_iter()
+        .map(|(_, value, _)| value)
+        .collect();
+    assert_eq!(
+        counts,
+        ["k=1", "k=2", "k=3", "k=4", "k=5", "k=6"],
+        "a, b, then g to j"
+    );
+    Ok(())
+}
