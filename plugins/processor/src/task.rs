@@ -268,7 +268,9 @@ impl Task {
     /// Processes one batch into the open transaction.
     async fn process(&mut self, records: Vec<ConsumedRecord>) -> Result<()> {
         let started = std::time::Instant::now();
-        let inputs: Vec<InputRecord> = records
+        // The call takes the records as copies; the read's records (sharing its buffer)
+        // stay here for the error policy.
+        let batch: Vec<InputRecord> = records
             .iter()
             .map(|record| input_record(self.partition, record))
             .collect();
@@ -278,7 +280,6 @@ impl Task {
             .ok_or(Error::CallAborted(crate::pool::CallAborted))?;
         let spec = Arc::clone(&self.context.spec);
         let partition = self.partition.0;
-        let batch = inputs.clone();
         let (transform, called) = self
             .context
             .pool
@@ -289,28 +290,28 @@ impl Task {
         self.drain_logs();
         let called = match called {
             Ok(called) => called,
-            Err(error) => return self.call_failed(error, &inputs).await,
+            Err(error) => return self.call_failed(error, &records).await,
         };
         self.open_since.get_or_insert_with(Instant::now);
-        let routed = self.route(called, &inputs)?;
+        let routed = self.route(called, &records)?;
         let records_out = routed.count;
         self.append(routed).await?;
         metrics::batch(
             &self.context.spec.name,
-            inputs.len(),
+            records.len(),
             records_out,
             fuel,
             started.elapsed(),
         );
         self.update_report(|report| {
-            report.records_in += inputs.len() as u64;
+            report.records_in += records.len() as u64;
             report.records_out += records_out as u64;
         });
         Ok(())
     }
 
     /// The batch's outputs and failed records, routed, after the error policy.
-    fn route(&self, called: Called, inputs: &[InputRecord]) -> Result<Routed> {
+    fn route(&self, called: Called, records: &[ConsumedRecord]) -> Result<Routed> {
         let spec = &self.context.spec;
         let engine = &self.context.engine;
         let mut routed = Routed::default();
@@ -324,19 +325,20 @@ impl Task {
             .chain(&called.timers.failures)
             .count();
         for failure in &called.records.failures {
-            let Some(input) = inputs.get(failure.index as usize) else {
+            let Some(record) = records.get(failure.index as usize) else {
                 continue;
             };
             match &spec.error_policy {
                 ErrorPolicy::Stop => {
                     return Err(Error::RecordFailed {
-                        offset: input.offset,
+                        offset: record.offset.0,
                         message: failure.message.clone(),
                     });
                 }
                 ErrorPolicy::Skip => {}
                 ErrorPolicy::DeadLetter { topic } => {
-                    routed.add_dead_letter(engine, spec, topic, input, &failure.message)?;
+                    let input = input_record(self.partition, record);
+                    routed.add_dead_letter(engine, spec, topic, &input, &failure.message)?;
                 }
             }
         }
@@ -365,29 +367,30 @@ impl Task {
     /// Otherwise, if the call had several records or the transaction holds earlier batches,
     /// everything since the last commit is redone one record per transaction; a record that
     /// fails its call alone is skipped or dead-lettered.
-    async fn call_failed(&mut self, error: CallError, inputs: &[InputRecord]) -> Result<()> {
+    async fn call_failed(&mut self, error: CallError, records: &[ConsumedRecord]) -> Result<()> {
         let spec = Arc::clone(&self.context.spec);
-        if spec.error_policy == ErrorPolicy::Stop || inputs.len() != 1 || self.open_since.is_some()
-        {
-            if spec.error_policy != ErrorPolicy::Stop {
-                self.isolate_until = inputs.last().map(|record| Offset(record.offset));
-            }
-            return Err(error.into());
+        let [record] = records else {
+            return self.isolate(error, records);
+        };
+        if spec.error_policy == ErrorPolicy::Stop || self.open_since.is_some() {
+            return self.isolate(error, records);
         }
-        tracing::warn!(processor = %spec.name, partition = self.partition.0, offset = inputs[0].offset, %error, "record failed its call");
+        let offset = record.offset.0;
+        tracing::warn!(processor = %spec.name, partition = self.partition.0, offset, %error, "record failed its call");
         self.log(
             crate::transform::LogLevel::Warn,
-            format!("the record at offset {} failed: {error}", inputs[0].offset),
+            format!("the record at offset {offset} failed: {error}"),
         );
         let state = self.take_rolled_back_state().await?;
         self.transform = Some(self.context.start_instance(state).await?);
         let mut routed = Routed::default();
         if let ErrorPolicy::DeadLetter { topic } = &spec.error_policy {
+            let input = input_record(self.partition, record);
             routed.add_dead_letter(
                 &self.context.engine,
                 &spec,
                 topic,
-                &inputs[0],
+                &input,
                 &error.to_string(),
             )?;
         }
@@ -395,6 +398,15 @@ impl Task {
         self.update_report(|report| report.errors += 1);
         self.open_since.get_or_insert_with(Instant::now);
         self.append(routed).await
+    }
+
+    /// Fails the call so the task rolls back; outside the stop policy, the records up to
+    /// the last of `records` are then redone one per transaction.
+    fn isolate(&mut self, error: CallError, records: &[ConsumedRecord]) -> Result<()> {
+        if self.context.spec.error_policy != ErrorPolicy::Stop {
+            self.isolate_until = records.last().map(|record| record.offset);
+        }
+        Err(error.into())
     }
 
     fn commit_due(&self) -> bool {

@@ -6,6 +6,12 @@ use fjord_processor::TaskContext;
 
 use crate::{TestEngine, committed, context, create_topics, open_engine, produce, run_until, spec};
 
+/// The values of partition 0 of `topic`, committed, in order.
+async fn values(engine: &fjord_engine::Engine, topic: &str) -> anyhow::Result<Vec<String>> {
+    let records = committed(engine, topic, 0).await?;
+    Ok(records.into_iter().map(|(_, value, _)| value).collect())
+}
+
 /// An engine with the test topics and a one-partition processor under `policy`.
 async fn setup(policy: ErrorPolicy) -> anyhow::Result<(TestEngine, TaskContext)> {
     let test = open_engine(None).await?;
@@ -40,11 +46,7 @@ async fn dead_letters_take_failed_and_trapping_records_and_the_rest_goes_on() ->
     .await?;
     run_until(&context, 0, 10).await?;
 
-    let counts: Vec<String> = committed(engine, "counts", 0)
-        .await?
-        .into_iter()
-        .map(|(_, value, _)| value)
-        .collect();
+    let counts = values(engine, "counts").await?;
     assert_eq!(
         counts,
         ["k=1", "k=2", "k=3", "k=4", "k=5", "k=6", "k=7", "k=8"],
@@ -73,11 +75,7 @@ async fn skip_drops_failed_records() -> anyhow::Result<()> {
     let engine = &test.engine;
     produce(engine, 0, &records(&["a", "trap", "fail", "b"]), 1_000).await?;
     let report = run_until(&context, 0, 4).await?;
-    let counts: Vec<String> = committed(engine, "counts", 0)
-        .await?
-        .into_iter()
-        .map(|(_, value, _)| value)
-        .collect();
+    let counts = values(engine, "counts").await?;
     assert_eq!(counts, ["k=1", "k=2"]);
     assert_eq!(report.lock().expect("report").errors, 2);
     assert!(committed(engine, "dead-letters", 0).await?.is_empty());
@@ -125,11 +123,7 @@ async fn timers_fire_once_the_watermark_passes_them() -> anyhow::Result<()> {
     produce(engine, 0, &[("other".to_owned(), "c".to_owned())], 1_200).await?; // moves other's to 1300
     produce(engine, 0, &[("last".to_owned(), "d".to_owned())], 1_400).await?;
     run_until(&context, 0, 4).await?;
-    let timers: Vec<String> = committed(engine, "timers", 0)
-        .await?
-        .into_iter()
-        .map(|(_, value, _)| value)
-        .collect();
+    let timers = values(engine, "timers").await?;
     assert_eq!(
         timers,
         ["timer:k", "timer:other"],
@@ -160,11 +154,7 @@ async fn a_position_removed_by_retention_goes_on_from_the_log_start() -> anyhow:
         )
         .await?;
     run_until(&context, 0, 10).await?;
-    let counts: Vec<String> = committed(engine, "counts", 0)
-        .await?
-        .into_iter()
-        .map(|(_, value, _)| value)
-        .collect();
+    let counts = values(engine, "counts").await?;
     assert_eq!(
         counts,
         ["k=1", "k=2", "k=3", "k=4", "k=5", "k=6"],
